@@ -1,0 +1,45 @@
+"""Run an emulator on a loopback port in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from rc_mcp.emulator.app import Emulator
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    """An emulator being served: its URL and the objects behind it."""
+
+    emulator: Emulator
+    url: str
+
+    def env(self, user_id: str, token: str) -> dict[str, str]:
+        """The environment ``rc-mcp`` needs to talk to this emulator as the given user."""
+        return {"ROCKETCHAT_URL": self.url, "ROCKETCHAT_USER_ID": user_id, "ROCKETCHAT_AUTH_TOKEN": token}
+
+
+@contextmanager
+def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningEmulator]:
+    """Serve ``emulator`` on ``host:port`` (0 picks a free port) until the block ends."""
+    config = uvicorn.Config(emulator.app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="rc-mcp-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the emulator could not start on {host}:{port}")
+        time.sleep(0.01)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield RunningEmulator(emulator=emulator, url=f"http://{host}:{bound_port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
