@@ -12,6 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 Stream = Literal["updated", "deleted"]
+
+# How much of one message text the agent sees, and roughly how much text one result may hold.
+SHOWN_TEXT_LIMIT = 1_500
+RESULT_CHAR_BUDGET = 24_000
+LINE_OVERHEAD_CHARS = 90
 Mode = Literal["last_update", "next", "previous"]
 
 

@@ -1,0 +1,53 @@
+"""Entry points: ``rc-mcp`` (stdio MCP server), ``rc-mcp demo`` and ``rc-mcp emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rc_mcp import __version__
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="rc-mcp",
+        description="MCP server (stdio) for Rocket.Chat's chat.syncMessages. "
+        "With no command it serves MCP on stdin/stdout, configured by ROCKETCHAT_URL, "
+        "ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN.",
+    )
+    parser.add_argument("--version", action="version", version=f"rc-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("demo", help="run a scripted agent session against the built-in demo workspace")
+    emulator = commands.add_parser("emulator", help="serve the demo workspace as a Rocket.Chat stand-in")
+    emulator.add_argument("--port", type=int, default=3000, help="loopback port (default 3000)")
+    emulator.add_argument("--rate-limit", action="store_true", help="enforce 10 calls/min like a real server")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from rc_mcp.demo import main as demo_main
+
+        demo_main()
+    elif args.command == "emulator":
+        from rc_mcp.demo import serve_emulator
+
+        serve_emulator(args.port, rate_limit=args.rate_limit)
+    else:
+        serve_stdio()
+
+
+def serve_stdio() -> None:
+    from rc_mcp.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.stderr.write(f"rc-mcp: configuration error: {exc}\n")
+        raise SystemExit(2) from None
+    from rc_mcp.server import build_server
+
+    build_server(settings).run()
+
+
+if __name__ == "__main__":
+    main()

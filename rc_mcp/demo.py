@@ -1,0 +1,79 @@
+"""``rc-mcp demo``: a short scripted agent session, through a real MCP client over stdio, against
+the built-in demo workspace. It shows exactly what an agent sees."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+from rc_mcp.emulator import Emulator, RateLimiter, demo_workspace, serve
+from rc_mcp.emulator.seed import DEMO_START
+
+_RULE = "─" * 78
+
+
+def main() -> None:
+    anyio.run(_session)
+
+
+async def _session() -> None:
+    demo = demo_workspace()
+    emulator = Emulator(demo.workspace, rate_limiter=RateLimiter())
+    with serve(emulator) as running:
+        env = running.env(demo.user_id, demo.token)
+        _say(f"Demo workspace served at {running.url} (a built-in Rocket.Chat stand-in).")
+        _say(f"Starting `{sys.executable} -m rc_mcp` over stdio, as an MCP host would.\n")
+        params = StdioServerParameters(command=sys.executable, args=["-m", "rc_mcp"], env=env)
+        async with Client(params) as client:
+            tools = (await client.list_tools()).tools
+            _say("Tools: " + ", ".join(f"{t.name} (read-only)" for t in tools if t.annotations))
+            await _call(client, "Catch up on #general since the morning", "sync_messages",
+                        {"room_id": demo.general, "last_update": DEMO_START})
+            await _call(client, "What was deleted in #general?", "list_deleted",
+                        {"room_id": demo.general, "last_update": DEMO_START})
+            first = await _call(client, "Read #dev from its beginning, 20 changes at a time", "sync_messages",
+                                {"room_id": demo.dev, "next": "0", "count": 20})
+            if first and first.get("continuation"):
+                await _call(client, "Follow the 'more:' line", "sync_messages", first["continuation"])
+            await _call(client, "A bad call: last_update together with a cursor", "sync_messages",
+                        {"room_id": demo.general, "last_update": DEMO_START, "next": "0"})
+            await _call(client, "A private room the agent is not a member of", "sync_messages",
+                        {"room_id": demo.secret, "last_update": DEMO_START})
+    _say(_RULE)
+    _say("Use it with your own server: set ROCKETCHAT_URL, ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN "
+         "and run `rc-mcp` from your MCP client (see the README).")
+
+
+async def _call(client: Client, why: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    _say(_RULE)
+    _say(f"# {why}")
+    _say(f">>> {tool} {json.dumps(arguments, ensure_ascii=False)}")
+    result = await client.call_tool(tool, arguments)
+    text = "\n".join(block.text for block in result.content if block.type == "text")
+    _say(("[error result] " if result.is_error else "") + text + "\n")
+    return result.structured_content
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def serve_emulator(port: int, *, rate_limit: bool) -> None:
+    """Serve the demo workspace until interrupted, printing the environment to point rc-mcp at it."""
+    demo = demo_workspace()
+    emulator = Emulator(demo.workspace, rate_limiter=RateLimiter() if rate_limit else None)
+    with serve(emulator, port=port) as running:
+        for name, value in running.env(demo.user_id, demo.token).items():
+            _say(f"export {name}={value}")
+        _say(f"# rooms: general={demo.general} dev={demo.dev} support={demo.support}; Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
