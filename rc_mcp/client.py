@@ -194,7 +194,9 @@ class RocketChatClient:
         raise _error_for(response, body, rate_limit)
 
 
-def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None) -> RocketChatError:
+def _error_for(
+    response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None
+) -> RocketChatError:
     status = response.status_code
     error = body.get("error") if body else None
     message = error if isinstance(error, str) and error else None

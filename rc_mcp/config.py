@@ -37,7 +37,9 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping; raise ConfigError with one clear line."""
         url = _required(environ, URL_VAR, "the server's base URL, e.g. https://chat.example.com")
-        user_id = _required(environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)")
+        user_id = _required(
+            environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)"
+        )
         token = _required(environ, TOKEN_VAR, "a personal access token or login token")
         return cls(
             url=_normalise_url(url),

@@ -32,21 +32,43 @@ async def _session() -> None:
         async with Client(params) as client:
             tools = (await client.list_tools()).tools
             _say("Tools: " + ", ".join(f"{t.name} (read-only)" for t in tools if t.annotations))
-            await _call(client, "Catch up on #general since the morning", "sync_messages",
-                        {"room_id": demo.general, "last_update": DEMO_START})
-            await _call(client, "What was deleted in #general?", "list_deleted",
-                        {"room_id": demo.general, "last_update": DEMO_START})
-            first = await _call(client, "Read #dev from its beginning, 20 changes at a time", "sync_messages",
-                                {"room_id": demo.dev, "next": "0", "count": 20})
+            await _call(
+                client,
+                "Catch up on #general since the morning",
+                "sync_messages",
+                {"room_id": demo.general, "last_update": DEMO_START},
+            )
+            await _call(
+                client,
+                "What was deleted in #general?",
+                "list_deleted",
+                {"room_id": demo.general, "last_update": DEMO_START},
+            )
+            first = await _call(
+                client,
+                "Read #dev from its beginning, 20 changes at a time",
+                "sync_messages",
+                {"room_id": demo.dev, "next": "0", "count": 20},
+            )
             if first and first.get("continuation"):
                 await _call(client, "Follow the 'more:' line", "sync_messages", first["continuation"])
-            await _call(client, "A bad call: last_update together with a cursor", "sync_messages",
-                        {"room_id": demo.general, "last_update": DEMO_START, "next": "0"})
-            await _call(client, "A private room the agent is not a member of", "sync_messages",
-                        {"room_id": demo.secret, "last_update": DEMO_START})
+            await _call(
+                client,
+                "A bad call: last_update together with a cursor",
+                "sync_messages",
+                {"room_id": demo.general, "last_update": DEMO_START, "next": "0"},
+            )
+            await _call(
+                client,
+                "A private room the agent is not a member of",
+                "sync_messages",
+                {"room_id": demo.secret, "last_update": DEMO_START},
+            )
     _say(_RULE)
-    _say("Use it with your own server: set ROCKETCHAT_URL, ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN "
-         "and run `rc-mcp` from your MCP client (see the README).")
+    _say(
+        "Use it with your own server: set ROCKETCHAT_URL, ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN "
+        "and run `rc-mcp` from your MCP client (see the README)."
+    )
 
 
 async def _call(client: Client, why: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
@@ -56,7 +78,8 @@ async def _call(client: Client, why: str, tool: str, arguments: dict[str, Any]) 
     result = await client.call_tool(tool, arguments)
     text = "\n".join(block.text for block in result.content if block.type == "text")
     _say(("[error result] " if result.is_error else "") + text + "\n")
-    return result.structured_content
+    structured: dict[str, Any] | None = result.structured_content
+    return structured
 
 
 def _say(line: str) -> None:

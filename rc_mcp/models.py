@@ -105,7 +105,9 @@ class Message(_Model):
 
     @classmethod
     def from_wire(cls, doc: dict[str, Any]) -> Message:
-        user = doc.get("u") if isinstance(doc.get("u"), dict) else {}
+        raw_user = doc.get("u")
+        user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
+        raw_text = doc.get("msg")
         ts = parse_wire_date(doc.get("ts")) or EPOCH
         edited_by = doc.get("editedBy")
         return cls(
@@ -114,7 +116,7 @@ class Message(_Model):
             author=str(user.get("username") or user.get("_id") or "unknown"),
             author_name=_str(user.get("name")),
             alias=_str(doc.get("alias")),
-            text=doc.get("msg") if isinstance(doc.get("msg"), str) else "",
+            text=raw_text if isinstance(raw_text, str) else "",
             ts=ts,
             updated_at=parse_wire_date(doc.get("_updatedAt")) or ts,
             type=_str(doc.get("t")),
@@ -208,7 +210,11 @@ def _files(doc: dict[str, Any]) -> list[FileRef]:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
             size = entry.get("size")
             out.append(
-                FileRef(name=entry["name"], type=_str(entry.get("type")), size=size if isinstance(size, int) else None)
+                FileRef(
+                    name=entry["name"],
+                    type=_str(entry.get("type")),
+                    size=size if isinstance(size, int) else None,
+                )
             )
     return out
 

@@ -89,7 +89,9 @@ SYSTEM_EVENTS: dict[str, str] = {
 }
 
 # Characters that break a line in some renderer: all become an escaped "\n".
-_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
+_LINE_BREAKS = str.maketrans(
+    {"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"}
+)
 _ZWJ = "\u200d"
 
 
@@ -120,7 +122,9 @@ def _visible(ch: str, previous: str) -> bool:
 def render(result: SyncResult) -> str:
     """The whole text answer of one tool call."""
     lines = [_header(result)]
-    items: list[Message] | list[Deletion] = result.messages if result.tool == "sync_messages" else result.deleted
+    items: list[Message] | list[Deletion] = (
+        result.messages if result.tool == "sync_messages" else result.deleted
+    )
     day = None
     for item in items:
         moment = item.ts if isinstance(item, Message) else item.deleted_at
@@ -164,13 +168,20 @@ def _markers(message: Message) -> list[str]:
     if message.encrypted:
         out.append("encrypted: text not readable")
     if message.edited_at is not None and message.type != "rm":
-        by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
+        by = (
+            f" by {clean(message.edited_by, 80)}"
+            if message.edited_by and message.edited_by != message.author
+            else ""
+        )
         out.append(f"edited {_clock(message.edited_at)}{by}")
     if message.thread_id:
-        out.append(f"thread reply to {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
+        out.append(
+            f"thread reply to {message.thread_id}" + (", also sent to room" if message.shown_in_room else "")
+        )
     if message.thread_reply_count:
         last = f", last {_clock(message.thread_last_reply)}" if message.thread_last_reply else ""
-        out.append(f"thread: {message.thread_reply_count} repl{'y' if message.thread_reply_count == 1 else 'ies'}{last}")
+        replies = "reply" if message.thread_reply_count == 1 else "replies"
+        out.append(f"thread: {message.thread_reply_count} {replies}{last}")
     if message.discussion_room_id:
         out.append(f"discussion room {message.discussion_room_id}")
     out.extend(_file(f) for f in message.files)
@@ -182,7 +193,9 @@ def _markers(message: Message) -> list[str]:
         text = f": {clean(attachment.text, ATTACHMENT_TEXT_LIMIT)}" if attachment.text else ""
         out.append(f"attachment{title}{text}")
     if message.reactions:
-        out.append("reactions " + ", ".join(f"{clean(r.emoji, 40)} {len(r.usernames)}" for r in message.reactions))
+        out.append(
+            "reactions " + ", ".join(f"{clean(r.emoji, 40)} {len(r.usernames)}" for r in message.reactions)
+        )
     if message.pinned:
         out.append("pinned")
     explained = message.edited_at is not None or message.thread_last_reply == message.updated_at
@@ -193,7 +206,9 @@ def _markers(message: Message) -> list[str]:
 
 def _file(file: FileRef) -> str:
     size = f", {_size(file.size)}" if file.size is not None else ""
-    kind = f" ({clean(file.type, 60)}{size})" if file.type else (f" ({_size(file.size)})" if file.size else "")
+    kind = (
+        f" ({clean(file.type, 60)}{size})" if file.type else (f" ({_size(file.size)})" if file.size else "")
+    )
     return f"file {clean(file.name, 120)}{kind}"
 
 

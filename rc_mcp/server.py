@@ -57,7 +57,9 @@ Same arguments and paging as sync_messages: room_id plus exactly one of last_upd
 (forward, next="0" from the beginning) or previous (backward). Follow the "more:" line to \
 continue; "end:" means nothing more."""
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
 
 RoomId = Annotated[str, Field(description="The room's id (its _id, e.g. 'GENERAL'), not its display name.")]
 LastUpdate = Annotated[
@@ -91,27 +93,31 @@ Count = Annotated[
 ]
 Offset = Annotated[
     int | None,
-    Field(description="Items to skip before returning count items (default 0).", json_schema_extra={"minimum": 0}),
+    Field(
+        description="Items to skip before returning count items (default 0).",
+        json_schema_extra={"minimum": 0},
+    ),
 ]
 
 
-def _sort_argument(fields: list[str], example: str, default: str) -> Any:
-    return Annotated[
-        dict[str, Any] | str | None,
-        Field(
-            description=f"Order of the returned items: an object of field → 1 (ascending) or -1 "
-            f"(descending), e.g. {example}. Fields: {', '.join(fields)}. Default: {default}.",
-            json_schema_extra={"additionalProperties": {"enum": [1, -1]}},
-        ),
-    ]
-
-
-UpdatedSort = _sort_argument(
-    list(SORT_FIELDS["updated"]), '{"ts": -1}', "oldest first by ts (last_update); paging order (cursors)"
-)
-DeletedSort = _sort_argument(
-    list(SORT_FIELDS["deleted"]), '{"_deletedAt": -1}', "oldest deletion first (last_update); paging order (cursors)"
-)
+UpdatedSort = Annotated[
+    dict[str, Any] | str | None,
+    Field(
+        description="Order of the returned items: an object of field → 1 (ascending) or -1 (descending), "
+        f'e.g. {{"ts": -1}}. Fields: {", ".join(SORT_FIELDS["updated"])}. Default: oldest first by ts '
+        "(last_update), paging order (cursors).",
+        json_schema_extra={"additionalProperties": {"enum": [1, -1]}},
+    ),
+]
+DeletedSort = Annotated[
+    dict[str, Any] | str | None,
+    Field(
+        description="Order of the returned items: an object of field → 1 (ascending) or -1 (descending), "
+        f'e.g. {{"_deletedAt": -1}}. Fields: {", ".join(SORT_FIELDS["deleted"])}. Default: oldest '
+        "deletion first (last_update), paging order (cursors).",
+        json_schema_extra={"additionalProperties": {"enum": [1, -1]}},
+    ),
+]
 
 
 @dataclass
@@ -119,7 +125,9 @@ class AppState:
     client: RocketChatClient
 
 
-def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
+def build_server(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> MCPServer[AppState]:
     """The rc-mcp server for one Rocket.Chat account; ``transport`` lets tests fake the network."""
 
     @asynccontextmanager
@@ -154,8 +162,15 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         return await _answer(
             sync.sync_messages,
             ctx,
-            dict(room_id=room_id, last_update=last_update, next=next, previous=previous,
-                 count=count, offset=offset, sort=sort),
+            {
+                "room_id": room_id,
+                "last_update": last_update,
+                "next": next,
+                "previous": previous,
+                "count": count,
+                "offset": offset,
+                "sort": sort,
+            },
         )
 
     @server.tool(
@@ -176,8 +191,15 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         return await _answer(
             sync.list_deleted,
             ctx,
-            dict(room_id=room_id, last_update=last_update, next=next, previous=previous,
-                 count=count, offset=offset, sort=sort),
+            {
+                "room_id": room_id,
+                "last_update": last_update,
+                "next": next,
+                "previous": previous,
+                "count": count,
+                "offset": offset,
+                "sort": sort,
+            },
         )
 
     for template in load_prompts():
@@ -210,6 +232,10 @@ def _prompt(template: PromptTemplate) -> Prompt:
         name=template.name,
         title=template.title,
         description=template.description,
-        arguments=[PromptArgument(name=a.name, description=a.description, required=a.required) for a in template.arguments],
+        arguments=[
+            PromptArgument(name=a.name, description=a.description, required=a.required)
+            for a in template.arguments
+        ],
         fn=fill,
+        context_kwarg=None,
     )

@@ -99,8 +99,14 @@ async def _cursor_mode(client: RocketChatClient, request: SyncPlan) -> SyncResul
     else:
         watermark = str(request.cursor) if forward else None
     display = _sorted(shown, request.sort) if request.sort_given else shown
-    return _result(request, display, continuation=continuation, watermark=watermark,
-                   next_cursor=next_cursor, previous_cursor=previous_cursor)
+    return _result(
+        request,
+        display,
+        continuation=continuation,
+        watermark=watermark,
+        next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
+    )
 
 
 async def _fetch_whole_milliseconds(

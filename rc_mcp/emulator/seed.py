@@ -14,7 +14,7 @@ from rc_mcp.emulator.workspace import Workspace
 
 DEMO_START = "2026-11-20T09:00:00.000Z"
 DEMO_USER = "mcp-agent"
-DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the demo's own credentials, printed by design
+DEMO_TOKEN = "demo-token-not-a-secret"
 _BASE = int(datetime(2026, 11, 20, 9, 0, tzinfo=UTC).timestamp() * 1000)
 
 _DEV_LINES = [

@@ -68,9 +68,7 @@ def validate_query(query: Query, router: Router = "legacy") -> tuple[Query | Non
     return coerced, None
 
 
-def handle(
-    workspace: Workspace, user_id: str, query: Query, *, server_tz: tzinfo = UTC
-) -> Answer:
+def handle(workspace: Workspace, user_id: str, query: Query, *, server_tz: tzinfo = UTC) -> Answer:
     """The handler and ``getMessageHistory``, after the schema step passed."""
     room_id: str = query["roomId"]
     last_update: str | None = query.get("lastUpdate")
@@ -99,7 +97,9 @@ def handle(
             "error-type-param-required",
         )
     if next_cursor and previous_cursor:
-        return meteor_error('You cannot provide both "next" and "previous" parameters', "error-cursor-conflict")
+        return meteor_error(
+            'You cannot provide both "next" and "previous" parameters', "error-cursor-conflict"
+        )
     if (next_cursor or previous_cursor) and last_update:
         return meteor_error(
             'The attributes "next", "previous" and "lastUpdate" cannot be used together',
@@ -136,13 +136,13 @@ def _cursor_mode(
     page_size = DEFAULT_COUNT if count is None else count
     limit = _mongo_limit(page_size + 1)
     forward = next_cursor is not None
-    bounds = {"gt": bound} if forward else {"lt": bound}
+    gt, lt = (bound, None) if forward else (None, bound)
     if sync_type == "UPDATED":
-        rows = workspace.find_updates(room_id, **bounds, descending=not forward, limit=limit)
+        rows = workspace.find_updates(room_id, gt=gt, lt=lt, descending=not forward, limit=limit)
         stamp = "_updatedAt"
     else:
         # Quirk kept on purpose: trash pages sort by _updatedAt but are bounded by _deletedAt.
-        rows = workspace.find_deleted(room_id, **bounds, descending=not forward, limit=limit)
+        rows = workspace.find_deleted(room_id, gt=gt, lt=lt, descending=not forward, limit=limit)
         stamp = "_deletedAt"
     more = len(rows) > page_size
     cursor: Doc
@@ -152,9 +152,15 @@ def _cursor_mode(
         last_returned = rows[-2] if more and len(rows) > 1 else rows[-1]
         first = rows[0]
         if forward:
-            cursor = {"next": _ms_of(last_returned, stamp) if more else None, "previous": _ms_of(first, stamp)}
+            cursor = {
+                "next": _ms_of(last_returned, stamp) if more else None,
+                "previous": _ms_of(first, stamp),
+            }
         else:
-            cursor = {"next": _ms_of(first, stamp), "previous": _ms_of(last_returned, stamp) if more else None}
+            cursor = {
+                "next": _ms_of(first, stamp),
+                "previous": _ms_of(last_returned, stamp) if more else None,
+            }
     if more:
         rows = rows[:-1]
     updated = rows if sync_type == "UPDATED" else []
