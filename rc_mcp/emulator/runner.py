@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from rc_mcp.emulator.app import Emulator
 
@@ -28,7 +29,14 @@ class RunningEmulator:
 @contextmanager
 def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningEmulator]:
     """Serve ``emulator`` on ``host:port`` (0 picks a free port) until the block ends."""
-    config = uvicorn.Config(emulator.app, host=host, port=port, log_level="warning", lifespan="off")
+    with serve_app(emulator.app, host=host, port=port) as url:
+        yield RunningEmulator(emulator=emulator, url=url)
+
+
+@contextmanager
+def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve any ASGI app in a background thread; yields its base URL."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="rc-mcp-emulator", daemon=True)
     thread.start()
@@ -39,7 +47,7 @@ def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iter
         time.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield RunningEmulator(emulator=emulator, url=f"http://{host}:{bound_port}")
+        yield f"http://{host}:{bound_port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
