@@ -231,9 +231,10 @@ def _header(result: SyncResult) -> str:
     shown = len(result.messages) if result.tool == "sync_messages" else len(result.deleted)
     parts = [f"{result.tool} room={result.room_id}"]
     if result.mode == "last_update":
-        parts.append(f"changes since {iso(result.since) if result.since else '?'}")
-        first = result.offset + 1 if shown else result.offset
-        parts.append(f"{what} {first}-{result.offset + shown} of {result.total}")
+        verb = "changed" if result.tool == "sync_messages" else "deleted"
+        parts.append(f"{verb} since {iso(result.since) if result.since else '?'}")
+        window = f"{result.offset + 1}-{result.offset + shown}" if shown else "0"
+        parts.append(f"{what} {window} of {result.total}")
         if result.other_stream_count:
             plural = "" if result.other_stream_count == 1 else "s"
             other = f"deletion{plural}" if result.tool == "sync_messages" else f"changed message{plural}"

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from rc_mcp.config import ConfigError, Settings
+
+GOOD = {
+    "ROCKETCHAT_URL": "https://chat.example.com/",
+    "ROCKETCHAT_USER_ID": "u1",
+    "ROCKETCHAT_AUTH_TOKEN": "tok-SECRET-123",
+}
+
+
+def test_reads_and_normalises() -> None:
+    settings = Settings.from_env(GOOD)
+    assert settings.url == "https://chat.example.com"
+    assert settings.user_id == "u1"
+    assert settings.auth_token.get_secret_value() == "tok-SECRET-123"
+    assert settings.timeout == 20.0
+
+
+@pytest.mark.parametrize("suffix", ["/api/v1", "/api/v1/", "/api"])
+def test_api_root_is_accepted(suffix: str) -> None:
+    settings = Settings.from_env({**GOOD, "ROCKETCHAT_URL": "https://chat.example.com/rc" + suffix})
+    assert settings.url == "https://chat.example.com/rc"
+
+
+@pytest.mark.parametrize("name", ["ROCKETCHAT_URL", "ROCKETCHAT_USER_ID", "ROCKETCHAT_AUTH_TOKEN"])
+def test_missing_variable_is_named(name: str) -> None:
+    env = {k: v for k, v in GOOD.items() if k != name}
+    with pytest.raises(ConfigError, match=f"^{name} is not set: set it to "):
+        Settings.from_env(env)
+    with pytest.raises(ConfigError, match=f"^{name} is not set"):
+        Settings.from_env({**GOOD, name: "   "})
+
+
+@pytest.mark.parametrize("url", ["chat.example.com", "ftp://chat.example.com", "https://", "https://x/?a=1"])
+def test_malformed_url(url: str) -> None:
+    with pytest.raises(ConfigError, match="ROCKETCHAT_URL"):
+        Settings.from_env({**GOOD, "ROCKETCHAT_URL": url})
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "601"])
+def test_malformed_timeout(value: str) -> None:
+    with pytest.raises(ConfigError, match="ROCKETCHAT_TIMEOUT"):
+        Settings.from_env({**GOOD, "ROCKETCHAT_TIMEOUT": value})
+
+
+def test_token_never_in_repr_or_dump() -> None:
+    settings = Settings.from_env(GOOD)
+    assert "SECRET" not in repr(settings)
+    assert "SECRET" not in str(settings.model_dump())
+    assert "SECRET" not in settings.model_dump_json()
