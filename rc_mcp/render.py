@@ -198,7 +198,13 @@ def _markers(message: Message) -> list[str]:
         )
     if message.pinned:
         out.append("pinned")
-    explained = message.edited_at is not None or message.thread_last_reply == message.updated_at
+    # Reactions, pins and thread replies also stamp _updatedAt; only an unexplained change is worth a marker.
+    explained = (
+        message.edited_at is not None
+        or message.thread_last_reply == message.updated_at
+        or bool(message.reactions)
+        or message.pinned
+    )
     if not explained and (message.updated_at - message.ts).total_seconds() >= 1:
         out.append(f"changed {_clock(message.updated_at)}")
     return out
