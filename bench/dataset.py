@@ -15,8 +15,18 @@ from rc_mcp.emulator.seed import at
 
 PEOPLE = ["alice", "bob", "carol", "dmitri", "erin", "farid", "grace", "hiro"]
 SHORT = [
-    "ok", "thanks!", "on it", "+1", "lgtm", "done ✅", "which branch?", "back in 10",
-    "sounds good to me", "can you share the logs?", "merged", "I'll take a look after standup",
+    "ok",
+    "thanks!",
+    "on it",
+    "+1",
+    "lgtm",
+    "done ✅",
+    "which branch?",
+    "back in 10",
+    "sounds good to me",
+    "can you share the logs?",
+    "merged",
+    "I'll take a look after standup",
 ]
 MEDIUM = [
     "the deploy to staging is done, smoke tests pass",
@@ -38,7 +48,11 @@ LONG = [
     "Heads-up: the staging database will be restored from last night's snapshot at 14:00 UTC, so anything "
     "you wrote there today will be gone. Ping me if you need something preserved.",
 ]
-LINKS = ["https://github.com/acme/api/pull/{n}", "https://docs.acme.dev/runbooks/{n}", "https://grafana.acme.dev/d/{n}"]
+LINKS = [
+    "https://github.com/acme/api/pull/{n}",
+    "https://docs.acme.dev/runbooks/{n}",
+    "https://grafana.acme.dev/d/{n}",
+]
 
 
 def _preview_meta(url: str) -> dict[str, str]:
@@ -46,19 +60,31 @@ def _preview_meta(url: str) -> dict[str, str]:
     title = "Fix retry backoff in sync worker by hiro · Pull Request · acme/api"
     description = "The retry loop did not back off, so a slow upstream got 20 requests a second."
     return {
-        "pageTitle": title, "description": description, "ogTitle": title, "ogDescription": description,
-        "ogImage": "https://opengraph.githubassets.com/4f1c2e/acme/api/pull/1", "ogImageAlt": title,
-        "ogImageWidth": "1200", "ogImageHeight": "600", "ogSiteName": "GitHub", "ogType": "object",
-        "ogUrl": url, "twitterCard": "summary_large_image", "twitterSite": "@github", "twitterTitle": title,
-        "twitterDescription": description, "twitterImageSrc": "https://opengraph.githubassets.com/4f1c2e/acme/api/pull/1",
+        "pageTitle": title,
+        "description": description,
+        "ogTitle": title,
+        "ogDescription": description,
+        "ogImage": "https://opengraph.githubassets.com/4f1c2e/acme/api/pull/1",
+        "ogImageAlt": title,
+        "ogImageWidth": "1200",
+        "ogImageHeight": "600",
+        "ogSiteName": "GitHub",
+        "ogType": "object",
+        "ogUrl": url,
+        "twitterCard": "summary_large_image",
+        "twitterSite": "@github",
+        "twitterTitle": title,
+        "twitterDescription": description,
+        "twitterImageSrc": "https://opengraph.githubassets.com/4f1c2e/acme/api/pull/1",
     }
 
 
 def _thumbnail(rng: random.Random) -> str:
     """Rocket.Chat stores a tiny blurred JPEG preview of uploaded images as base64 (~1 KB)."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    return "/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj"\
-        + "".join(rng.choice(alphabet) for _ in range(900))
+    return "/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj" + "".join(
+        rng.choice(alphabet) for _ in range(900)
+    )
 
 
 def realistic_room(seed: int = 1, messages: int = 100) -> tuple[Workspace, str, str, str]:
@@ -88,25 +114,57 @@ def realistic_room(seed: int = 1, messages: int = 100) -> tuple[Workspace, str, 
             mentioned = ws.user_by_name(mate)
             extra = {
                 "mentions": [{"_id": mentioned.id, "username": mate, "name": mentioned.name, "type": "user"}],
-                "urls": [{"url": url, "meta": _preview_meta(url), "headers": {
-                    "contentType": "text/html; charset=utf-8", "contentLength": str(rng.randrange(20_000, 90_000))}}],
-                "md": [{"type": "PARAGRAPH", "value": [
-                    {"type": "MENTION_USER", "value": {"type": "PLAIN_TEXT", "value": mate}},
-                    {"type": "PLAIN_TEXT", "value": " can you review "},
-                    {"type": "LINK", "value": {"src": {"type": "PLAIN_TEXT", "value": url},
-                                               "label": [{"type": "PLAIN_TEXT", "value": url}]}},
-                    {"type": "PLAIN_TEXT", "value": " ?"}]}],
+                "urls": [
+                    {
+                        "url": url,
+                        "meta": _preview_meta(url),
+                        "headers": {
+                            "contentType": "text/html; charset=utf-8",
+                            "contentLength": str(rng.randrange(20_000, 90_000)),
+                        },
+                    }
+                ],
+                "md": [
+                    {
+                        "type": "PARAGRAPH",
+                        "value": [
+                            {"type": "MENTION_USER", "value": {"type": "PLAIN_TEXT", "value": mate}},
+                            {"type": "PLAIN_TEXT", "value": " can you review "},
+                            {
+                                "type": "LINK",
+                                "value": {
+                                    "src": {"type": "PLAIN_TEXT", "value": url},
+                                    "label": [{"type": "PLAIN_TEXT", "value": url}],
+                                },
+                            },
+                            {"type": "PLAIN_TEXT", "value": " ?"},
+                        ],
+                    }
+                ],
             }
         elif kind < 0.96:
             text = "screenshot of the dashboard"
             name = f"dashboard-{i}.png"
             file = {"_id": f"F{i}", "name": name, "type": "image/png", "size": rng.randrange(20_000, 900_000)}
-            extra = {"attachments": [{"ts": "1970-01-01T00:00:00.000Z", "type": "file", "title": name,
-                                      "title_link": f"/file-upload/F{i}/{name}", "title_link_download": True,
-                                      "image_url": f"/file-upload/F{i}/{name}", "image_type": "image/png",
-                                      "image_size": file["size"], "image_dimensions": {"width": 1280, "height": 720},
-                                      "image_preview": _thumbnail(rng), "description": ""}],
-                     "file": file, "files": [file]}
+            extra = {
+                "attachments": [
+                    {
+                        "ts": "1970-01-01T00:00:00.000Z",
+                        "type": "file",
+                        "title": name,
+                        "title_link": f"/file-upload/F{i}/{name}",
+                        "title_link_download": True,
+                        "image_url": f"/file-upload/F{i}/{name}",
+                        "image_type": "image/png",
+                        "image_size": file["size"],
+                        "image_dimensions": {"width": 1280, "height": 720},
+                        "image_preview": _thumbnail(rng),
+                        "description": "",
+                    }
+                ],
+                "file": file,
+                "files": [file],
+            }
         else:
             ws.post(room.id, who, "", t=rng.choice(["uj", "ul", "room_changed_topic"]), at=at(i))
             continue

@@ -11,15 +11,14 @@ import anyio
 import bpe_openai
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dataset import realistic_room  # noqa: E402
-
-from rc_mcp.client import RocketChatClient  # noqa: E402
-from rc_mcp.config import Settings  # noqa: E402
-from rc_mcp.emulator import Emulator, serve  # noqa: E402
-from rc_mcp.emulator.seed import DEMO_START  # noqa: E402
-from rc_mcp.render import clean, render  # noqa: E402
-from rc_mcp.sync import sync_messages  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.dataset import realistic_room
+from rc_mcp.client import RocketChatClient
+from rc_mcp.config import Settings
+from rc_mcp.emulator import Emulator, serve
+from rc_mcp.emulator.seed import DEMO_START
+from rc_mcp.render import clean, render
+from rc_mcp.sync import sync_messages
 
 TARGET = 0.20
 
@@ -38,7 +37,7 @@ async def measure() -> float:
         async with RocketChatClient(settings) as client:
             result = await sync_messages(client, room_id=room, last_update=DEMO_START, count=100)
     text = render(result)
-    if '--show' in sys.argv:
+    if "--show" in sys.argv:
         print(text)
     encoding = bpe_openai.get_encoding("o200k_base")
     raw_tokens, text_tokens = len(encoding.encode(raw)), len(encoding.encode(text))

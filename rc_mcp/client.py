@@ -194,9 +194,7 @@ class RocketChatClient:
         raise _error_for(response, body, rate_limit)
 
 
-def _error_for(
-    response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None
-) -> RocketChatError:
+def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None) -> RocketChatError:
     status = response.status_code
     error = body.get("error") if body else None
     message = error if isinstance(error, str) and error else None
@@ -205,9 +203,7 @@ def _error_for(
         return AuthenticationFailed(message or (fallback if isinstance(fallback, str) else "unauthorized"))
     if status == 429:
         reset = rate_limit.reset_at_ms if rate_limit else None
-        return RateLimited(
-            message or "too many requests", reset, wait_seconds_until(reset, int(time.time() * 1000))
-        )
+        return RateLimited(message or "too many requests", reset, wait_seconds_until(reset, int(time.time() * 1000)))
     if status == 400 and body is not None:
         raw_type = body.get("errorType")
         error_type = raw_type if isinstance(raw_type, str) else None

@@ -37,9 +37,7 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping; raise ConfigError with one clear line."""
         url = _required(environ, URL_VAR, "the server's base URL, e.g. https://chat.example.com")
-        user_id = _required(
-            environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)"
-        )
+        user_id = _required(environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)")
         token = _required(environ, TOKEN_VAR, "a personal access token or login token")
         return cls(
             url=_normalise_url(url),
@@ -60,8 +58,7 @@ def _normalise_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
-            f"{URL_VAR}={raw!r} is not an http(s) URL: set it to the server's base URL, "
-            "e.g. https://chat.example.com"
+            f"{URL_VAR}={raw!r} is not an http(s) URL: set it to the server's base URL, e.g. https://chat.example.com"
         )
     if parts.query or parts.fragment:
         raise ConfigError(f"{URL_VAR} must not contain a query or fragment: set just the base URL.")

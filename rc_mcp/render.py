@@ -89,9 +89,7 @@ SYSTEM_EVENTS: dict[str, str] = {
 }
 
 # Characters that break a line in some renderer: all become an escaped "\n".
-_LINE_BREAKS = str.maketrans(
-    {"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"}
-)
+_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
 _ZWJ = "\u200d"
 
 
@@ -122,9 +120,7 @@ def _visible(ch: str, previous: str) -> bool:
 def render(result: SyncResult) -> str:
     """The whole text answer of one tool call."""
     lines = [_header(result)]
-    items: list[Message] | list[Deletion] = (
-        result.messages if result.tool == "sync_messages" else result.deleted
-    )
+    items: list[Message] | list[Deletion] = result.messages if result.tool == "sync_messages" else result.deleted
     day = None
     for item in items:
         moment = item.ts if isinstance(item, Message) else item.deleted_at
@@ -168,16 +164,10 @@ def _markers(message: Message) -> list[str]:
     if message.encrypted:
         out.append("encrypted: text not readable")
     if message.edited_at is not None and message.type != "rm":
-        by = (
-            f" by {clean(message.edited_by, 80)}"
-            if message.edited_by and message.edited_by != message.author
-            else ""
-        )
+        by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
         out.append(f"edited {_clock(message.edited_at)}{by}")
     if message.thread_id:
-        out.append(
-            f"thread reply to {message.thread_id}" + (", also sent to room" if message.shown_in_room else "")
-        )
+        out.append(f"thread reply to {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
     if message.thread_reply_count:
         last = f", last {_clock(message.thread_last_reply)}" if message.thread_last_reply else ""
         replies = "reply" if message.thread_reply_count == 1 else "replies"
@@ -193,9 +183,7 @@ def _markers(message: Message) -> list[str]:
         text = f": {clean(attachment.text, ATTACHMENT_TEXT_LIMIT)}" if attachment.text else ""
         out.append(f"attachment{title}{text}")
     if message.reactions:
-        out.append(
-            "reactions " + ", ".join(f"{clean(r.emoji, 40)} {len(r.usernames)}" for r in message.reactions)
-        )
+        out.append("reactions " + ", ".join(f"{clean(r.emoji, 40)} {len(r.usernames)}" for r in message.reactions))
     if message.pinned:
         out.append("pinned")
     # Reactions, pins and thread replies also stamp _updatedAt; only an unexplained change is worth a marker.
@@ -212,9 +200,7 @@ def _markers(message: Message) -> list[str]:
 
 def _file(file: FileRef) -> str:
     size = f", {_size(file.size)}" if file.size is not None else ""
-    kind = (
-        f" ({clean(file.type, 60)}{size})" if file.type else (f" ({_size(file.size)})" if file.size else "")
-    )
+    kind = f" ({clean(file.type, 60)}{size})" if file.type else (f" ({_size(file.size)})" if file.size else "")
     return f"file {clean(file.name, 120)}{kind}"
 
 
@@ -233,8 +219,8 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _header(result: SyncResult) -> str:
-    what = "messages" if result.tool == "sync_messages" else "deletions"
     shown = len(result.messages) if result.tool == "sync_messages" else len(result.deleted)
+    what = "messages" if result.tool == "sync_messages" else "deletions"
     parts = [f"{result.tool} room={result.room_id}"]
     if result.mode == "last_update":
         verb = "changed" if result.tool == "sync_messages" else "deleted"
@@ -248,7 +234,8 @@ def _header(result: SyncResult) -> str:
             parts.append(f"{result.other_stream_count} {other} in the same range ({tool} shows them)")
     else:
         direction = "after" if result.mode == "next" else "before"
-        parts.append(f"{shown} {what} {direction} cursor")
+        noun = what if shown != 1 else what[:-1]
+        parts.append(f"{shown} {noun} {direction} cursor")
     parts.append("times UTC")
     return " | ".join(parts)
 

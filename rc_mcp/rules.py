@@ -80,9 +80,7 @@ def plan(
     """Check every rule in the order an agent can best act on; raise ArgumentError on the first break."""
     room = (room_id or "").strip()
     if not room:
-        raise ArgumentError(
-            "room_id is required: send the room's id (its _id, e.g. 'GENERAL' or 'hQ3vRzq5XbHgxF8mz')."
-        )
+        raise ArgumentError("room_id is required: send the room's id (its _id, e.g. 'GENERAL' or 'hQ3vRzq5XbHgxF8mz').")
     given = [name for name, value in (("next", next), ("previous", previous)) if _present(value)]
     has_last_update = _present(last_update)
     if has_last_update and given:
@@ -164,8 +162,7 @@ def _count(count: object) -> int:
         return DEFAULT_COUNT
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise ArgumentError(
-            f"count={count!r} is out of range: send a whole number from 1 to {MAX_COUNT} "
-            f"(default {DEFAULT_COUNT})."
+            f"count={count!r} is out of range: send a whole number from 1 to {MAX_COUNT} (default {DEFAULT_COUNT})."
         )
     return count
 
@@ -175,8 +172,7 @@ def _offset(offset: object) -> int:
         return 0
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise ArgumentError(
-            f"offset={offset!r} is out of range: send a whole number of items to skip, 0 or more "
-            "(or leave it out)."
+            f"offset={offset!r} is out of range: send a whole number of items to skip, 0 or more (or leave it out)."
         )
     return offset
 

@@ -57,9 +57,7 @@ Same arguments and paging as sync_messages: room_id plus exactly one of last_upd
 (forward, next="0" from the beginning) or previous (backward). Follow the "more:" line to \
 continue; "end:" means nothing more."""
 
-READ_ONLY = ToolAnnotations(
-    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 RoomId = Annotated[str, Field(description="The room's id (its _id, e.g. 'GENERAL'), not its display name.")]
 LastUpdate = Annotated[
@@ -125,9 +123,7 @@ class AppState:
     client: RocketChatClient
 
 
-def build_server(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> MCPServer[AppState]:
+def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The rc-mcp server for one Rocket.Chat account; ``transport`` lets tests fake the network."""
 
     @asynccontextmanager
@@ -233,8 +229,7 @@ def _prompt(template: PromptTemplate) -> Prompt:
         title=template.title,
         description=template.description,
         arguments=[
-            PromptArgument(name=a.name, description=a.description, required=a.required)
-            for a in template.arguments
+            PromptArgument(name=a.name, description=a.description, required=a.required) for a in template.arguments
         ],
         fn=fill,
         context_kwarg=None,

@@ -109,9 +109,7 @@ async def _cursor_mode(client: RocketChatClient, request: SyncPlan) -> SyncResul
     )
 
 
-async def _fetch_whole_milliseconds(
-    client: RocketChatClient, request: SyncPlan, want: int
-) -> tuple[list[Item], bool]:
+async def _fetch_whole_milliseconds(client: RocketChatClient, request: SyncPlan, want: int) -> tuple[list[Item], bool]:
     """Rows in paging order that end on a whole millisecond, and whether nothing lies beyond them."""
     forward = request.mode == "next"
     size = want + _FETCH_SLACK

@@ -25,7 +25,11 @@ from rc_mcp.errors import (
 pytestmark = pytest.mark.anyio
 
 SETTINGS = Settings.from_env(
-    {"ROCKETCHAT_URL": "https://chat.example.com", "ROCKETCHAT_USER_ID": "u1", "ROCKETCHAT_AUTH_TOKEN": "tok-SECRET"}
+    {
+        "ROCKETCHAT_URL": "https://chat.example.com",
+        "ROCKETCHAT_USER_ID": "u1",
+        "ROCKETCHAT_AUTH_TOKEN": "tok-SECRET",
+    }
 )
 EMPTY = {"result": {"updated": [], "deleted": []}, "success": True}
 
@@ -51,21 +55,35 @@ async def call(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any
 
 async def test_last_update_request_shape() -> None:
     seen, handler = recording()
-    await call(handler, room_id="GENERAL", last_update=datetime(2026, 11, 20, 12, tzinfo=timezone(timedelta(hours=3))))
+    await call(
+        handler,
+        room_id="GENERAL",
+        last_update=datetime(2026, 11, 20, 12, tzinfo=timezone(timedelta(hours=3))),
+    )
     (request,) = seen
     assert request.method == "GET"
     assert request.url.path == "/api/v1/chat.syncMessages"
-    assert list(request.url.params.multi_items()) == [("roomId", "GENERAL"), ("lastUpdate", "2026-11-20T09:00:00.000Z")]
+    assert list(request.url.params.multi_items()) == [
+        ("roomId", "GENERAL"),
+        ("lastUpdate", "2026-11-20T09:00:00.000Z"),
+    ]
     assert request.headers["X-User-Id"] == "u1"
     assert request.headers["X-Auth-Token"] == "tok-SECRET"
 
 
 async def test_cursor_request_shape() -> None:
-    seen, handler = recording(body={"result": {"updated": [], "deleted": [], "cursor": {"next": None, "previous": None}},
-                                    "success": True})
+    seen, handler = recording(
+        body={
+            "result": {"updated": [], "deleted": [], "cursor": {"next": None, "previous": None}},
+            "success": True,
+        }
+    )
     await call(handler, room_id="R", type=SyncType.DELETED, previous=1795165200000, count=200)
     assert list(seen[0].url.params.multi_items()) == [
-        ("roomId", "R"), ("type", "DELETED"), ("previous", "1795165200000"), ("count", "200")
+        ("roomId", "R"),
+        ("type", "DELETED"),
+        ("previous", "1795165200000"),
+        ("count", "200"),
     ]
 
 
@@ -102,8 +120,14 @@ async def test_response_is_parsed() -> None:
         "result": {"updated": [{"_id": "a"}], "deleted": [], "cursor": {"next": "17", "previous": "3"}},
         "success": True,
     }
-    _, handler = recording(body=body, headers={"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "7",
-                                               "X-RateLimit-Reset": "1795165260000"})
+    _, handler = recording(
+        body=body,
+        headers={
+            "X-RateLimit-Limit": "10",
+            "X-RateLimit-Remaining": "7",
+            "X-RateLimit-Reset": "1795165260000",
+        },
+    )
     response = await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
     assert response.updated == [{"_id": "a"}]
     assert (response.cursor_next, response.cursor_previous) == ("17", "3")
@@ -149,10 +173,14 @@ async def test_error_mapping(status: int, body: Any, error: type[Exception], tex
 
 async def test_rate_limited_carries_the_reset() -> None:
     reset = int((datetime.now(UTC) + timedelta(seconds=30)).timestamp() * 1000)
-    body = {"success": False, "error": "Error, too many requests. Please slow down. You must wait 30 seconds "
-            "before trying this endpoint again. [error-too-many-requests]"}
-    _, handler = recording(429, body, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
-                                       "X-RateLimit-Reset": str(reset)})
+    body = {
+        "success": False,
+        "error": "Error, too many requests. Please slow down. You must wait 30 seconds "
+        "before trying this endpoint again. [error-too-many-requests]",
+    }
+    _, handler = recording(
+        429, body, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    )
     with pytest.raises(RateLimited) as raised:
         await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
     assert raised.value.reset_at_ms == reset

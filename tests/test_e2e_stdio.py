@@ -143,7 +143,10 @@ async def test_list_deleted_both_modes(client: Client, session: EmulatorSession)
 VIOLATIONS: list[tuple[dict[str, Any], str]] = [
     ({"room_id": ""}, "room_id is required"),
     ({"room_id": "GENERAL"}, "one of last_update, next or previous is required"),
-    ({"room_id": "GENERAL", "last_update": DEMO_START, "next": "0"}, "last_update cannot be combined with next"),
+    (
+        {"room_id": "GENERAL", "last_update": DEMO_START, "next": "0"},
+        "last_update cannot be combined with next",
+    ),
     ({"room_id": "GENERAL", "last_update": DEMO_START, "previous": "9"}, "cannot be combined with previous"),
     ({"room_id": "GENERAL", "next": "0", "previous": "9"}, "next and previous cannot be sent together"),
     ({"room_id": "GENERAL", "last_update": "not-a-date"}, "not a valid ISO-8601 date-time"),
@@ -279,7 +282,10 @@ async def test_answers_that_are_not_rocket_chat(answer: Response, expected: str)
     [
         ({}, "rc-mcp: configuration error: ROCKETCHAT_URL is not set: set it to"),
         ({"ROCKETCHAT_URL": "http://x"}, "ROCKETCHAT_USER_ID is not set"),
-        ({"ROCKETCHAT_URL": "nope", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"}, "is not an http(s) URL"),
+        (
+            {"ROCKETCHAT_URL": "nope", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"},
+            "is not an http(s) URL",
+        ),
     ],
 )
 def test_bad_configuration_exits_with_one_line(env: dict[str, str], line: str) -> None:

@@ -297,8 +297,11 @@ def test_thread_parent_deletion_is_always_a_placeholder(server: Server) -> None:
 
 def test_private_room_needs_membership(server: Server) -> None:
     private = server.workspace.add_room("private", t="p", members=["admin"])
-    assert_error(get(server.user, roomId=private.id, lastUpdate=NOW_ISO), "error-not-allowed",
-                 "Not allowed [error-not-allowed]")
+    assert_error(
+        get(server.user, roomId=private.id, lastUpdate=NOW_ISO),
+        "error-not-allowed",
+        "Not allowed [error-not-allowed]",
+    )
     assert get(server.admin, roomId=private.id, lastUpdate=NOW_ISO).status_code == 200
 
 
@@ -346,9 +349,10 @@ def test_legacy_router_counts_malformed_requests_typed_router_does_not() -> None
     for router, expected in (("legacy", 429), ("typed", 200)):
         ws, room = bare_workspace()
         emulator = Emulator(ws, rate_limiter=RateLimiter(calls=2), router=router)  # type: ignore[arg-type]
-        with serve(emulator) as running, httpx.Client(
-            base_url=running.url, headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"}
-        ) as client:
+        with (
+            serve(emulator) as running,
+            httpx.Client(base_url=running.url, headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"}) as client,
+        ):
             for _ in range(2):
                 bad = client.get(SYNC, params={"roomId": room, "offset": "0"})
                 assert bad.status_code == 400

@@ -16,7 +16,13 @@ def test_last_update_mode_defaults() -> None:
     p = plan("updated", **ROOM, last_update="2026-11-20T09:00:00Z")
     assert p.mode == "last_update"
     assert p.last_update == datetime(2026, 11, 20, 9, tzinfo=UTC)
-    assert (p.cursor, p.count, p.offset, p.sort, p.sort_given) == (None, DEFAULT_COUNT, 0, (("ts", 1),), False)
+    assert (p.cursor, p.count, p.offset, p.sort, p.sort_given) == (
+        None,
+        DEFAULT_COUNT,
+        0,
+        (("ts", 1),),
+        False,
+    )
 
 
 def test_naive_last_update_is_utc_and_offsets_are_converted() -> None:
@@ -44,20 +50,35 @@ VIOLATIONS: list[tuple[dict[str, Any], str]] = [
     ({"room_id": ""}, "room_id is required: send the room's id"),
     ({"room_id": "   ", "next": "0"}, "room_id is required"),
     ({"room_id": None, "next": "0"}, "room_id is required"),
-    ({**ROOM, "last_update": "2026-11-20T09:00:00Z", "next": "1"}, "last_update cannot be combined with next"),
-    ({**ROOM, "last_update": "2026-11-20T09:00:00Z", "previous": "1"}, "last_update cannot be combined with previous"),
+    (
+        {**ROOM, "last_update": "2026-11-20T09:00:00Z", "next": "1"},
+        "last_update cannot be combined with next",
+    ),
+    (
+        {**ROOM, "last_update": "2026-11-20T09:00:00Z", "previous": "1"},
+        "last_update cannot be combined with previous",
+    ),
     ({**ROOM, "next": "1", "previous": "2"}, "next and previous cannot be sent together"),
     ({**ROOM}, "one of last_update, next or previous is required: send last_update"),
     ({**ROOM, "last_update": "  ", "next": None}, "one of last_update, next or previous is required"),
-    ({**ROOM, "last_update": "yesterday"}, "last_update='yesterday' is not a valid ISO-8601 date-time: send e.g."),
+    (
+        {**ROOM, "last_update": "yesterday"},
+        "last_update='yesterday' is not a valid ISO-8601 date-time: send e.g.",
+    ),
     ({**ROOM, "last_update": "2026-13-45"}, "is not a valid ISO-8601 date-time"),
-    ({**ROOM, "last_update": "1795165200000"}, "looks like a millisecond cursor, not a date-time: send it as next="),
+    (
+        {**ROOM, "last_update": "1795165200000"},
+        "looks like a millisecond cursor, not a date-time: send it as next=",
+    ),
     ({**ROOM, "next": "abc"}, "next='abc' is not a cursor: send the digits"),
     ({**ROOM, "next": "1714557600000.9"}, "is not a cursor"),
     ({**ROOM, "previous": "-5"}, "previous='-5' is not a cursor"),
     ({**ROOM, "next": -5}, "next=-5 is negative"),
     ({**ROOM, "next": True}, "not a boolean"),
-    ({**ROOM, "next": "0", "count": 0}, f"count=0 is out of range: send a whole number from 1 to {MAX_COUNT}"),
+    (
+        {**ROOM, "next": "0", "count": 0},
+        f"count=0 is out of range: send a whole number from 1 to {MAX_COUNT}",
+    ),
     ({**ROOM, "next": "0", "count": MAX_COUNT + 1}, "is out of range"),
     ({**ROOM, "next": "0", "count": -3}, "is out of range"),
     ({**ROOM, "next": "0", "offset": -1}, "offset=-1 is out of range"),

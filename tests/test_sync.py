@@ -33,7 +33,11 @@ async def env() -> AsyncIterator[Env]:
     emulator = Emulator(ws)
     with serve(emulator) as running:
         settings = Settings.from_env(
-            {"ROCKETCHAT_URL": running.url, "ROCKETCHAT_USER_ID": "USER", "ROCKETCHAT_AUTH_TOKEN": "user-token"}
+            {
+                "ROCKETCHAT_URL": running.url,
+                "ROCKETCHAT_USER_ID": "USER",
+                "ROCKETCHAT_AUTH_TOKEN": "user-token",
+            }
         )
         async with RocketChatClient(settings) as client:
             yield Env(ws, room, emulator, client)

@@ -165,14 +165,8 @@ class Emulator:
         room_id = request.query_params.get("roomId")
         room_name = request.query_params.get("roomName")
         if not room_id and not room_name:
-            return _json(
-                *_error('The parameter "roomId" or "roomName" is required', "error-roomid-param-not-provided")
-            )
-        room = (
-            self.workspace.rooms.get(room_id or "")
-            if room_id
-            else self.workspace.room_by_name(room_name or "")
-        )
+            return _json(*_error('The parameter "roomId" or "roomName" is required', "error-roomid-param-not-provided"))
+        room = self.workspace.rooms.get(room_id or "") if room_id else self.workspace.room_by_name(room_name or "")
         if room is None:
             return _json(
                 *_error(
@@ -213,9 +207,7 @@ class Emulator:
             tmid=body.get("tmid") if isinstance(body.get("tmid"), str) else None,
         )
         message = to_wire(self.workspace.messages[msg_id])
-        return _json(
-            200, {"ts": message["ts"], "channel": room_id, "message": message, "success": True}, headers
-        )
+        return _json(200, {"ts": message["ts"], "channel": room_id, "message": message, "success": True}, headers)
 
     async def _update_message(self, request: Request) -> Response:
         user, headers, refusal = await self._authed(request)
@@ -226,13 +218,9 @@ class Emulator:
             self.workspace.edit(str(body.get("msgId")), str(body.get("text") or ""), by=user.username)
         except NotFound:
             return _json(
-                *_error(
-                    "The room id provided does not match where the message is from.", "error-invalid-message"
-                )
+                *_error("The room id provided does not match where the message is from.", "error-invalid-message")
             )
-        return _json(
-            200, {"message": to_wire(self.workspace.messages[str(body["msgId"])]), "success": True}, headers
-        )
+        return _json(200, {"message": to_wire(self.workspace.messages[str(body["msgId"])]), "success": True}, headers)
 
     async def _delete_message(self, request: Request) -> Response:
         user, headers, refusal = await self._authed(request)

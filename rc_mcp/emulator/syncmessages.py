@@ -97,9 +97,7 @@ def handle(workspace: Workspace, user_id: str, query: Query, *, server_tz: tzinf
             "error-type-param-required",
         )
     if next_cursor and previous_cursor:
-        return meteor_error(
-            'You cannot provide both "next" and "previous" parameters', "error-cursor-conflict"
-        )
+        return meteor_error('You cannot provide both "next" and "previous" parameters', "error-cursor-conflict")
     if (next_cursor or previous_cursor) and last_update:
         return meteor_error(
             'The attributes "next", "previous" and "lastUpdate" cannot be used together',

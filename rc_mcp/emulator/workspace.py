@@ -346,9 +346,7 @@ class Workspace:
     ) -> list[Doc]:
         """``trashFind`` projected to ``{_id, _deletedAt}``, bounded by ``_deletedAt``."""
         with self._lock:
-            rows = [
-                d for d in self.trash.values() if d["rid"] == room_id and _within(d["_deletedAt"], gt, lt)
-            ]
+            rows = [d for d in self.trash.values() if d["rid"] == room_id and _within(d["_deletedAt"], gt, lt)]
             picked = _sorted_limited(rows, sort_key, descending, limit)
             return [{"_id": d["_id"], "_deletedAt": iso_ms(d["_deletedAt"])} for d in picked]
 

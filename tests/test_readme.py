@@ -1,0 +1,66 @@
+"""The README's tool reference is generated from the live tool schemas and must match them.
+
+After changing a tool, regenerate with ``RC_MCP_UPDATE_GOLDEN=1 pytest tests/test_readme.py``."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.types import Tool
+
+from rc_mcp.config import Settings
+from rc_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- tool-reference:start -->", "<!-- tool-reference:end -->"
+SETTINGS = Settings.from_env(
+    {"ROCKETCHAT_URL": "http://127.0.0.1:9", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"}
+)
+
+
+def reference(tools: list[Tool]) -> str:
+    parts = []
+    for tool in tools:
+        schema = tool.input_schema
+        parts.append(f"### `{tool.name}` — {tool.title}\n")
+        parts.append(f"Read-only: `{bool(tool.annotations and tool.annotations.read_only_hint)}`.\n")
+        parts.append("```text\n" + (tool.description or "") + "\n```\n")
+        parts.append("| argument | type | required | description |\n|---|---|---|---|")
+        for name, prop in schema["properties"].items():
+            kinds = [p.get("type", "?") for p in prop.get("anyOf", [prop])]
+            kind = " or ".join(k for k in kinds if k != "null")
+            required = "yes" if name in schema.get("required", []) else "no"
+            description = prop.get("description", "").replace("|", "\\|")
+            parts.append(f"| `{name}` | {kind} | {required} | {description} |")
+        output = tool.output_schema or {}
+        fields = ", ".join(f"`{f}`" for f in output.get("properties", {}))
+        parts.append(f"\nStructured output (`outputSchema` `{output.get('title')}`): {fields}.\n")
+    return "\n".join(parts)
+
+
+async def test_readme_tool_reference_matches_live_schema() -> None:
+    async with Client(build_server(SETTINGS)) as client:
+        tools = (await client.list_tools()).tools
+    generated = f"{START}\n{reference(tools)}\n{END}"
+    text = README.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    assert pattern.search(text), "README lacks the tool-reference markers"
+    if os.environ.get("RC_MCP_UPDATE_GOLDEN") == "1":
+        README.write_text(pattern.sub(lambda _: generated, text), encoding="utf-8")
+        text = README.read_text(encoding="utf-8")
+    assert pattern.search(text).group(0) == generated  # type: ignore[union-attr]
+
+
+def test_readme_commands_are_what_ci_runs() -> None:
+    text = README.read_text(encoding="utf-8")
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert ci in text, "the README's test line and .ci/run drifted apart"
+    assert "rc-mcp demo" in text
+    for name in ("ROCKETCHAT_URL", "ROCKETCHAT_USER_ID", "ROCKETCHAT_AUTH_TOKEN", "ROCKETCHAT_TIMEOUT"):
+        assert f"`{name}`" in text
