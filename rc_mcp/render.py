@@ -167,7 +167,7 @@ def _markers(message: Message) -> list[str]:
         by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
         out.append(f"edited {_clock(message.edited_at)}{by}")
     if message.thread_id:
-        out.append(f"thread reply to {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
+        out.append(f"in thread {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
     if message.thread_reply_count:
         last = f", last {_clock(message.thread_last_reply)}" if message.thread_last_reply else ""
         replies = "reply" if message.thread_reply_count == 1 else "replies"

@@ -139,7 +139,7 @@ def test_markers_in_plain_words() -> None:
         )
     )
     assert line == (
-        "09:00:00 M1 eve [edited 09:05:00 by mod] [thread reply to PARENT, also sent to room] "
+        "09:00:00 M1 eve [edited 09:05:00 by mod] [in thread PARENT, also sent to room] "
         "[file a.png (image/png, 2 KB)] [quotes QUOTED] [reactions :+1: 2] [pinned]: see file"
     )
 
