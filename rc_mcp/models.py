@@ -158,6 +158,7 @@ class SyncResult(_Model):
     room_id: str
     mode: Mode = Field(description="last_update, next (forward from a cursor) or previous (backward)")
     since: datetime | None = Field(None, description="The last_update the call used (last_update mode)")
+    cursor: str | None = Field(None, description="The next/previous cursor the call used (cursor modes)")
     messages: list[Message] = Field(default_factory=list)
     deleted: list[Deletion] = Field(default_factory=list)
     total: int | None = Field(

@@ -13,7 +13,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from rc_mcp.models import SHOWN_TEXT_LIMIT, Deletion, FileRef, Message, SyncResult, iso
+from rc_mcp.models import SHOWN_TEXT_LIMIT, Deletion, FileRef, Message, SyncResult, from_ms, iso
 
 ATTACHMENT_TEXT_LIMIT = 200
 
@@ -233,9 +233,12 @@ def _header(result: SyncResult) -> str:
             tool = "list_deleted" if result.tool == "sync_messages" else "sync_messages"
             parts.append(f"{result.other_stream_count} {other} in the same range ({tool} shows them)")
     else:
+        verb = "changed" if result.tool == "sync_messages" else "deleted"
         direction = "after" if result.mode == "next" else "before"
+        anchor = f"{iso(from_ms(int(result.cursor)))} (cursor {result.cursor})" if result.cursor else "the cursor"
+        parts.append(f"{verb} {direction} {anchor}")
         noun = what if shown != 1 else what[:-1]
-        parts.append(f"{shown} {noun} {direction} cursor")
+        parts.append(f"{shown} {noun}" + (" (oldest first)" if result.mode == "next" else " (newest first)"))
     parts.append("times UTC")
     return " | ".join(parts)
 

@@ -200,6 +200,7 @@ def _result(
         room_id=request.room_id,
         mode=request.mode,
         since=request.last_update,
+        cursor=str(request.cursor) if request.cursor is not None else None,
         messages=[i for i in items if isinstance(i, Message)],
         deleted=[i for i in items if isinstance(i, Deletion)],
         total=total,

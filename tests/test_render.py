@@ -66,6 +66,7 @@ def test_golden_cursor_page_with_continuation() -> None:
         room_id=demo.dev,
         mode="next",
         since=None,
+        cursor="1795167000000",
         messages=messages,
         next_cursor="1795167240000",
         previous_cursor="1795167000000",
