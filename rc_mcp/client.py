@@ -25,12 +25,16 @@ from rc_mcp.errors import (
     RateLimited,
     RequestRejected,
     RocketChatError,
+    RoomArchived,
+    RoomNotFound,
     ServerUnreachable,
     UnexpectedResponse,
     wait_seconds_until,
 )
 
 JsonObject = dict[str, Any]
+
+SYNC_MESSAGES_PATH = "/api/v1/chat.syncMessages"
 
 # Strings a server sends for a query-schema failure: 7.1–8.x legacy routes, then 8.8+ typed routes.
 _INVALID_PARAMS_TYPES = frozenset({"invalid-params", "error-invalid-params"})
@@ -91,7 +95,8 @@ class RocketChatClient:
             },
             follow_redirects=False,
         )
-        self.last_rate_limit: RateLimit | None = None
+        # The X-RateLimit-* headers last seen, per path: each route has its own window.
+        self.rate_limits: dict[str, RateLimit] = {}
 
     def __repr__(self) -> str:
         return f"RocketChatClient(url={self._settings.url!r}, user_id={self._settings.user_id!r})"
@@ -148,7 +153,7 @@ class RocketChatClient:
             if count is not None:
                 params["count"] = str(count)
 
-        body, rate_limit = await self._get("/api/v1/chat.syncMessages", params)
+        body, rate_limit = await self._get(SYNC_MESSAGES_PATH, params)
         result = body.get("result")
         if not isinstance(result, dict):
             raise UnexpectedResponse("chat.syncMessages answered without a 'result' object.")
@@ -160,6 +165,17 @@ class RocketChatClient:
             cursor_next = _cursor_value(cursor.get("next"))
             cursor_previous = _cursor_value(cursor.get("previous"))
         return SyncResponse(updated, deleted, cursor_next, cursor_previous, rate_limit)
+
+    async def room_info(self, *, room_id: str | None = None, room_name: str | None = None) -> JsonObject:
+        """``GET /api/v1/rooms.info`` by id or unique name; returns the ``room`` object."""
+        if (room_id is None) == (room_name is None):
+            raise ValueError("pass exactly one of room_id or room_name")
+        params = {"roomId": room_id} if room_id is not None else {"roomName": room_name or ""}
+        body, _ = await self._get("/api/v1/rooms.info", params)
+        room = body.get("room")
+        if not isinstance(room, dict) or not isinstance(room.get("_id"), str):
+            raise UnexpectedResponse("rooms.info answered without a room.")
+        return room
 
     async def me(self) -> JsonObject:
         """``GET /api/v1/me``: the authenticated user; a cheap credentials check."""
@@ -187,7 +203,7 @@ class RocketChatClient:
             ) from None
         rate_limit = _rate_limit(response.headers)
         if rate_limit is not None:
-            self.last_rate_limit = rate_limit
+            self.rate_limits[path] = rate_limit
         body = _json_object(response)
         if response.status_code == 200 and body is not None and body.get("success") is not False:
             return body, rate_limit
@@ -210,8 +226,12 @@ def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: Ra
         text = message or "no error message"
         if error_type in _INVALID_PARAMS_TYPES:
             return InvalidParams(text, error_type)
-        if error_type == "error-not-allowed":
+        if error_type == "error-not-allowed" or (text == "not-allowed" and error_type == "Not Allowed"):
             return NotAllowed(text, error_type)
+        if error_type == "error-room-not-found":
+            return RoomNotFound(text, error_type)
+        if error_type == "error-room-archived":
+            return RoomArchived(text, error_type)
         return RequestRejected(text, error_type)
     if body is None:
         kind = response.headers.get("content-type", "no content type")

@@ -5,7 +5,10 @@ This is the only module that spells the environment variable names.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -14,8 +17,16 @@ URL_VAR = "ROCKETCHAT_URL"
 USER_ID_VAR = "ROCKETCHAT_USER_ID"
 TOKEN_VAR = "ROCKETCHAT_AUTH_TOKEN"
 TIMEOUT_VAR = "ROCKETCHAT_TIMEOUT"
+STATE_DIR_VAR = "ROCKETCHAT_MCP_STATE_DIR"
+STORE_VAR = "ROCKETCHAT_MCP_STORE"
+STORE_MAX_MESSAGES_VAR = "ROCKETCHAT_MCP_STORE_MAX_MESSAGES"
+STORE_MAX_AGE_DAYS_VAR = "ROCKETCHAT_MCP_STORE_MAX_AGE_DAYS"
+MAX_WAIT_VAR = "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT"
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_STORE_MAX_MESSAGES = 200_000
+DEFAULT_STORE_MAX_AGE_DAYS = 90
+DEFAULT_MAX_WAIT_SECONDS = 65.0
 
 
 class ConfigError(ValueError):
@@ -32,6 +43,11 @@ class Settings(BaseModel):
     # SecretStr keeps the token out of reprs, logs and tracebacks.
     auth_token: SecretStr
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # The local message store and checkpoints; None when ROCKETCHAT_MCP_STORE=off.
+    state_dir: Path | None = None
+    store_max_messages: int = DEFAULT_STORE_MAX_MESSAGES
+    store_max_age_days: int = DEFAULT_STORE_MAX_AGE_DAYS
+    max_rate_limit_wait: float = DEFAULT_MAX_WAIT_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -39,11 +55,21 @@ class Settings(BaseModel):
         url = _required(environ, URL_VAR, "the server's base URL, e.g. https://chat.example.com")
         user_id = _required(environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)")
         token = _required(environ, TOKEN_VAR, "a personal access token or login token")
+        store = environ.get(STORE_VAR, "on").strip().lower()
+        if store not in ("on", "off", "1", "0", "true", "false", ""):
+            raise ConfigError(f"{STORE_VAR}={store!r} is not on or off: set it to off to keep no local history.")
+        enabled = store in ("on", "1", "true", "")
         return cls(
             url=_normalise_url(url),
             user_id=user_id,
             auth_token=SecretStr(token),
-            timeout=_timeout(environ.get(TIMEOUT_VAR)),
+            timeout=_number(environ, TIMEOUT_VAR, DEFAULT_TIMEOUT_SECONDS, 600, "a number of seconds"),
+            state_dir=_state_dir(environ) if enabled else None,
+            store_max_messages=int(
+                _number(environ, STORE_MAX_MESSAGES_VAR, DEFAULT_STORE_MAX_MESSAGES, 10**9, "a number of messages")
+            ),
+            store_max_age_days=int(_number(environ, STORE_MAX_AGE_DAYS_VAR, DEFAULT_STORE_MAX_AGE_DAYS, 36500, "days")),
+            max_rate_limit_wait=_number(environ, MAX_WAIT_VAR, DEFAULT_MAX_WAIT_SECONDS, 3600, "a number of seconds"),
         )
 
 
@@ -71,13 +97,28 @@ def _normalise_url(raw: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def _timeout(raw: str | None) -> float:
+def _number(environ: Mapping[str, str], name: str, default: float, upper: float, what: str) -> float:
+    raw = environ.get(name)
     if raw is None or not raw.strip():
-        return DEFAULT_TIMEOUT_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 600:
-        raise ConfigError(f"{TIMEOUT_VAR}={raw!r} is not a number of seconds between 0 and 600.")
+    if not 0 < value <= upper:
+        raise ConfigError(f"{name}={raw!r} is not {what} between 0 and {upper:g}.")
     return value
+
+
+def _state_dir(environ: Mapping[str, str]) -> Path:
+    """Where the message store lives: ROCKETCHAT_MCP_STATE_DIR, else the platform's user state directory."""
+    explicit = environ.get(STATE_DIR_VAR, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    home = Path(environ.get("HOME") or Path.home())
+    if sys.platform == "win32":
+        return Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "rc-mcp"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "rc-mcp"
+    base = environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    return Path(base) / "rc-mcp"

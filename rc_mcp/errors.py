@@ -8,7 +8,9 @@ RocketChatError
 ├── RateLimited           429: too many calls in the server's window
 ├── RequestRejected       400 with success:false
 │   ├── InvalidParams     invalid-params / error-invalid-params (schema failure)
-│   └── NotAllowed        error-not-allowed (unknown room or no access)
+│   ├── NotAllowed        error-not-allowed (unknown room or no access)
+│   ├── RoomNotFound      rooms.info: no room has that name
+│   └── RoomArchived      rooms.info: the room is archived
 └── UnexpectedResponse    non-JSON body, 5xx, or a shape we do not understand
 """
 
@@ -82,6 +84,30 @@ class NotAllowed(RequestRejected):
             error_type,
             "The room id is unknown or this user may not read the room. Check the room id "
             "(it is the room's _id, not its display name) and that the user is a member of private rooms.",
+        )
+
+
+class RoomNotFound(RequestRejected):
+    """``rooms.info`` found no room with that name."""
+
+    def __init__(self, error: str, error_type: str | None) -> None:
+        super().__init__(
+            error,
+            error_type,
+            "No room has that name. Use the room's unique name as in its URL (/channel/<name> or "
+            "/group/<name>), not its display name, or its id; direct messages have no name, use their id.",
+        )
+
+
+class RoomArchived(RequestRejected):
+    """``rooms.info`` refuses archived rooms by name."""
+
+    def __init__(self, error: str, error_type: str | None) -> None:
+        super().__init__(
+            error,
+            error_type,
+            "Archived rooms cannot be looked up by name. Pass the room's id instead "
+            "(Administration → Rooms shows it), or ask an admin to unarchive the room.",
         )
 
 

@@ -17,7 +17,7 @@ Stream = Literal["updated", "deleted"]
 SHOWN_TEXT_LIMIT = 1_500
 RESULT_CHAR_BUDGET = 24_000
 LINE_OVERHEAD_CHARS = 90
-Mode = Literal["last_update", "next", "previous"]
+Mode = Literal["last_update", "next", "previous", "checkpoint"]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,6 +74,16 @@ class Attachment(_Model):
     quoted_message_id: str | None = Field(None, description="Set when the attachment quotes another message")
 
 
+ChangeKind = Literal["new", "unchanged", "edited", "reactions", "thread", "pinned", "unpinned", "removed", "other"]
+
+
+class Change(_Model):
+    """How a message differs from the copy rc-mcp showed before (needs the local store)."""
+
+    kinds: list[ChangeKind] = Field(description="new, unchanged (seen before), edited, reactions, thread, …")
+    diff: str | None = Field(None, description="For edits: a compact word diff from the previous text")
+
+
 class Message(_Model):
     """One message (or system event) as it is now on the server."""
 
@@ -98,6 +108,7 @@ class Message(_Model):
     reactions: list[Reaction] = Field(default_factory=list)
     files: list[FileRef] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
+    change: Change | None = Field(None, description="What changed since rc-mcp last showed it; null without store")
 
     @field_serializer("ts", "updated_at", "thread_last_reply", "edited_at")
     def _iso(self, value: datetime | None) -> str | None:
@@ -140,6 +151,8 @@ class Deletion(_Model):
 
     id: str
     deleted_at: datetime
+    seen_before: bool | None = Field(None, description="Whether rc-mcp had seen the message; null without store")
+    recalled: Message | None = Field(None, description="The message as rc-mcp last saw it (local history)")
 
     @field_serializer("deleted_at")
     def _iso(self, value: datetime) -> str:
@@ -154,8 +167,9 @@ class Deletion(_Model):
 class SyncResult(_Model):
     """What one tool call found, in the order it is shown, with how to go on."""
 
-    tool: Literal["sync_messages", "list_deleted"]
+    tool: Literal["sync_messages", "list_deleted", "catch_up"]
     room_id: str
+    room_name: str | None = Field(None, description="The room's unique name, when known")
     mode: Mode = Field(description="last_update, next (forward from a cursor) or previous (backward)")
     since: datetime | None = Field(None, description="The last_update the call used (last_update mode)")
     cursor: str | None = Field(None, description="The next/previous cursor the call used (cursor modes)")
@@ -181,6 +195,11 @@ class SyncResult(_Model):
     watermark: str | None = Field(
         None,
         description="Milliseconds of the newest change seen; pass as 'next' later to get only newer changes",
+    )
+    checkpoint: str | None = Field(None, description="catch_up: the checkpoint name")
+    caught_up: bool | None = Field(None, description="catch_up: both streams were read to the end")
+    retry_after_seconds: int | None = Field(
+        None, description="Set when the server's rate limit stopped the call early: wait this long, then call again"
     )
 
     @field_serializer("since")

@@ -88,6 +88,18 @@ SYSTEM_EVENTS: dict[str, str] = {
     "voip-call-ended-unexpectedly": "call ended unexpectedly",
 }
 
+CHANGE_WORDS: dict[str, str] = {
+    "new": "new",
+    "unchanged": "seen before, unchanged",
+    "edited": "text edited",
+    "reactions": "reactions changed",
+    "thread": "new thread activity",
+    "pinned": "pinned since last seen",
+    "unpinned": "unpinned since last seen",
+    "removed": "deleted since last seen (placeholder left)",
+    "other": "changed (not text, reactions, thread or pin)",
+}
+
 # Characters that break a line in some renderer: all become an escaped "\n".
 _LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
 _ZWJ = "\u200d"
@@ -120,7 +132,23 @@ def _visible(ch: str, previous: str) -> bool:
 def render(result: SyncResult) -> str:
     """The whole text answer of one tool call."""
     lines = [_header(result)]
-    items: list[Message] | list[Deletion] = result.messages if result.tool == "sync_messages" else result.deleted
+    if result.tool == "catch_up":
+        if result.messages:
+            lines.append("changed messages:")
+            lines.extend(_lines(result.messages))
+        if result.deleted:
+            lines.append("deleted messages:")
+            lines.extend(_lines(result.deleted))
+    else:
+        lines.extend(_lines(result.messages if result.tool == "sync_messages" else result.deleted))
+    if len(lines) == 1:
+        lines.append(_nothing(result))
+    lines.append(_footer(result))
+    return "\n".join(lines)
+
+
+def _lines(items: list[Message] | list[Deletion]) -> list[str]:
+    lines = []
     day = None
     for item in items:
         moment = item.ts if isinstance(item, Message) else item.deleted_at
@@ -128,10 +156,7 @@ def render(result: SyncResult) -> str:
             day = moment.date()
             lines.append(f"{day.isoformat()} (UTC)")
         lines.append(message_line(item) if isinstance(item, Message) else deletion_line(item))
-    if not items:
-        lines.append(_nothing(result))
-    lines.append(_footer(result))
-    return "\n".join(lines)
+    return lines
 
 
 def message_line(message: Message) -> str:
@@ -149,7 +174,16 @@ def message_line(message: Message) -> str:
 
 
 def deletion_line(deletion: Deletion) -> str:
-    return f"{_clock(deletion.deleted_at)} {deletion.id} deleted"
+    line = f"{_clock(deletion.deleted_at)} {deletion.id} deleted"
+    if deletion.recalled is not None:
+        was = deletion.recalled
+        text = clean(was.text, SHOWN_TEXT_LIMIT) if was.text else "(no text)"
+        return (
+            f"{line}; recalled from local history: {was.ts.date().isoformat()} {_clock(was.ts)} {_author(was)}: {text}"
+        )
+    if deletion.seen_before is False:
+        return f"{line}; never seen by rc-mcp, so only its id and deletion time are known"
+    return line
 
 
 def _author(message: Message) -> str:
@@ -161,11 +195,20 @@ def _author(message: Message) -> str:
 
 def _markers(message: Message) -> list[str]:
     out = []
+    change = message.change
+    diff = change.diff if change is not None and "edited" in change.kinds else None
+    if change is not None and change.kinds != ["new"]:
+        words = [CHANGE_WORDS[k] for k in change.kinds if not (k == "edited" and message.edited_at)]
+        if diff and not message.edited_at:
+            words = [f"text edited: {clean(diff, 400)}" if w == CHANGE_WORDS["edited"] else w for w in words]
+        if words:
+            out.append("; ".join(words))
     if message.encrypted:
         out.append("encrypted: text not readable")
     if message.edited_at is not None and message.type != "rm":
         by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
-        out.append(f"edited {_clock(message.edited_at)}{by}")
+        what = f": {clean(diff, 400)}" if diff else ""
+        out.append(f"edited {_clock(message.edited_at)}{by}{what}")
     if message.thread_id:
         out.append(f"in thread {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
     if message.thread_reply_count:
@@ -219,31 +262,55 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _header(result: SyncResult) -> str:
+    room = f"#{clean(result.room_name, 80)} (id {result.room_id})" if result.room_name else result.room_id
+    parts = [f"{result.tool} room={room}"]
+    if result.tool == "catch_up":
+        parts.append(f"checkpoint={result.checkpoint}")
+        parts.append(f"changes since {iso(result.since) if result.since else '?'}")
+        parts.append(f"{_count(len(result.messages), 'changed message')}{_kinds(result)}")
+        parts.append(_count(len(result.deleted), "deletion"))
+        parts.append("times UTC")
+        return " | ".join(parts)
     shown = len(result.messages) if result.tool == "sync_messages" else len(result.deleted)
     what = "messages" if result.tool == "sync_messages" else "deletions"
-    parts = [f"{result.tool} room={result.room_id}"]
     if result.mode == "last_update":
         verb = "changed" if result.tool == "sync_messages" else "deleted"
         parts.append(f"{verb} since {iso(result.since) if result.since else '?'}")
         window = f"{result.offset + 1}-{result.offset + shown}" if shown else "0"
-        parts.append(f"{what} {window} of {result.total}")
+        parts.append(f"{what} {window} of {result.total}{_kinds(result)}")
         if result.other_stream_count:
-            plural = "" if result.other_stream_count == 1 else "s"
-            other = f"deletion{plural}" if result.tool == "sync_messages" else f"changed message{plural}"
+            other = "deletion" if result.tool == "sync_messages" else "changed message"
             tool = "list_deleted" if result.tool == "sync_messages" else "sync_messages"
-            parts.append(f"{result.other_stream_count} {other} in the same range ({tool} shows them)")
+            parts.append(f"{_count(result.other_stream_count, other)} in the same range ({tool} shows them)")
     else:
         verb = "changed" if result.tool == "sync_messages" else "deleted"
         direction = "after" if result.mode == "next" else "before"
         anchor = f"{iso(from_ms(int(result.cursor)))} (cursor {result.cursor})" if result.cursor else "the cursor"
         parts.append(f"{verb} {direction} {anchor}")
-        noun = what if shown != 1 else what[:-1]
-        parts.append(f"{shown} {noun}" + (" (oldest first)" if result.mode == "next" else " (newest first)"))
+        order = "oldest first" if result.mode == "next" else "newest first"
+        parts.append(f"{_count(shown, what[:-1])}{_kinds(result)}, {order}")
     parts.append("times UTC")
     return " | ".join(parts)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _kinds(result: SyncResult) -> str:
+    """``: 3 new, 1 text edited`` when the local store classified the messages, else nothing."""
+    tally: dict[str, int] = {}
+    for message in result.messages:
+        for kind in message.change.kinds if message.change else ():
+            tally[kind] = tally.get(kind, 0) + 1
+    if not tally:
+        return ""
+    return " (" + ", ".join(f"{n} {CHANGE_WORDS[k]}" for k, n in tally.items()) + ")"
+
+
 def _nothing(result: SyncResult) -> str:
+    if result.tool == "catch_up":
+        return "(nothing changed since the last look)"
     what = "no messages changed" if result.tool == "sync_messages" else "no messages deleted"
     if result.mode == "last_update":
         return f"({what} since {iso(result.since) if result.since else '?'})"
@@ -251,8 +318,17 @@ def _nothing(result: SyncResult) -> str:
 
 
 def _footer(result: SyncResult) -> str:
+    if result.retry_after_seconds is not None and result.continuation:
+        return (
+            f"paused: Rocket.Chat's rate limit stopped this call early; in {result.retry_after_seconds} s "
+            f"call {result.tool} {_args(result.continuation)}"
+        )
     if result.continuation:
         return f"more: call {result.tool} {_args(result.continuation)}"
+    if result.tool == "catch_up":
+        when = f" to {iso(from_ms(int(result.watermark)))}" if result.watermark else ""
+        again = {"room_id": result.room_id, "checkpoint": result.checkpoint}
+        return f"end: caught up{when}; checkpoint saved. Later, call catch_up {_args(again)} for newer changes."
     if result.mode == "previous":
         return "end: this is the oldest change."
     if result.watermark:

@@ -1,23 +1,32 @@
-"""What the two tools do, without MCP: validate, call the endpoint, cut the answer for an agent.
+"""What the tools do, without MCP: validate, call the endpoint, remember, cut the answer for an agent.
 
 Usable from plain Python::
 
     async with RocketChatClient(settings) as client:
-        result = await sync_messages(client, room_id="GENERAL", last_update="2026-11-20T09:00:00Z")
+        result = await Reader(client).sync_messages(room_id="GENERAL", last_update="2026-11-20T09:00:00Z")
 
 Cursor pages are lossless: the server bounds pages with a strict ``$gt``/``$lt`` on millisecond
 timestamps and no tie-breaker, so a page never ends in the middle of a millisecond here — the
 trailing group is held back for the next page (or, when one millisecond holds more items than
-``count``, the page grows to take the whole group).
+``count``, the page grows to take the whole group). Requests are paced by the server's
+``X-RateLimit-*`` headers: when the window is used up, the reader waits for its reset if that is
+short, and otherwise returns what it has with an exact continuation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from rc_mcp.client import RocketChatClient, SyncResponse, SyncType
+import anyio
+
+from rc_mcp.changes import classify
+from rc_mcp.client import SYNC_MESSAGES_PATH, RocketChatClient, SyncResponse, SyncType
+from rc_mcp.errors import AuthenticationFailed, RateLimited, RocketChatError, RoomNotFound, ServerUnreachable
 from rc_mcp.models import (
     LINE_OVERHEAD_CHARS,
     RESULT_CHAR_BUDGET,
@@ -26,31 +35,25 @@ from rc_mcp.models import (
     Message,
     Stream,
     SyncResult,
+    from_ms,
     to_ms,
 )
-from rc_mcp.rules import SyncPlan, plan
+from rc_mcp.rules import ArgumentError, SyncPlan, plan
+from rc_mcp.store import Checkpoint, CheckpointConflict, MessageStore
 
 Item = Message | Deletion
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 # Fetch a little more than asked so that holding back a trailing millisecond rarely shortens a page.
 _FETCH_SLACK = 10
 _DELETED_FIRST_FETCH = 100
-
-
-async def sync_messages(client: RocketChatClient, **arguments: Any) -> SyncResult:
-    """Messages created or changed in a room (the endpoint's UPDATED side)."""
-    return await run(client, plan("updated", **arguments))
-
-
-async def list_deleted(client: RocketChatClient, **arguments: Any) -> SyncResult:
-    """Messages deleted from a room (the endpoint's DELETED side)."""
-    return await run(client, plan("deleted", **arguments))
-
-
-async def run(client: RocketChatClient, request: SyncPlan) -> SyncResult:
-    if request.mode == "last_update":
-        return await _last_update_mode(client, request)
-    return await _cursor_mode(client, request)
+# catch_up reads in pages this large: the server has no cap on count in cursor mode, and every
+# request costs one of a normal user's 10 calls a minute.
+CATCH_UP_PAGE = 1000
+DEFAULT_CATCH_UP_ITEMS = 200
+MAX_CATCH_UP_ITEMS = 1000
+FIRST_LOOK = timedelta(hours=24)
+DEFAULT_CHECKPOINT = "default"
 
 
 def stamp_ms(item: Item) -> int:
@@ -58,84 +61,408 @@ def stamp_ms(item: Item) -> int:
     return to_ms(item.updated_at if isinstance(item, Message) else item.deleted_at)
 
 
-async def _last_update_mode(client: RocketChatClient, request: SyncPlan) -> SyncResult:
-    response = await client.sync_messages(room_id=request.room_id, last_update=request.last_update)
-    items = _parse(request.stream, response)
-    other = len(response.deleted) if request.stream == "updated" else len(response.updated)
-    ordered = _sorted(items, request.sort)
-    shown = ordered[request.offset :][: _fit(ordered[request.offset :], request.count)]
-    end = request.offset + len(shown)
-    continuation = None
-    if end < len(ordered):
-        continuation = {**request.arguments(), "offset": end, "count": request.count}
-    return _result(
-        request,
-        shown,
-        total=len(items),
-        other_stream_count=other,
-        continuation=continuation,
-        watermark=str(max(map(stamp_ms, items))) if items else None,
-    )
+class Reader:
+    """Reads rooms through one client; remembers what it showed in ``store`` (optional)."""
 
+    def __init__(
+        self,
+        client: RocketChatClient,
+        store: MessageStore | None = None,
+        *,
+        max_wait: float = 65.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.max_wait = max_wait
+        self.progress = progress
+        self.requests = 0  # chat.syncMessages calls made, for benchmarks
+        self._rooms: dict[str, tuple[str, str | None]] = {}
+        self._checkpoint_locks: dict[tuple[str, str], anyio.Lock] = {}
 
-async def _cursor_mode(client: RocketChatClient, request: SyncPlan) -> SyncResult:
-    forward = request.mode == "next"
-    rows, complete = await _fetch_whole_milliseconds(client, request, request.offset + request.count)
-    window = rows[request.offset :]
-    shown_count = _fit(window, request.count)
-    if shown_count < len(window):
-        shown_count = _millisecond_boundary(window, shown_count)
-    shown = window[:shown_count]
-    more = shown_count < len(window) or not complete
-    edge = shown[-1] if shown else (rows[-1] if rows else None)
-    far = str(stamp_ms(edge)) if more and edge is not None else None
-    near = str(stamp_ms(shown[0])) if shown else None
-    next_cursor, previous_cursor = (far, near) if forward else (near, far)
-    continuation = None
-    if far is not None:
-        continuation = {**request.arguments(), request.mode: far, "count": request.count}
-    if shown:
-        watermark: str | None = str(max(map(stamp_ms, shown)))
-    else:
-        watermark = str(request.cursor) if forward else None
-    display = _sorted(shown, request.sort) if request.sort_given else shown
-    return _result(
-        request,
-        display,
-        continuation=continuation,
-        watermark=watermark,
-        next_cursor=next_cursor,
-        previous_cursor=previous_cursor,
-    )
+    def with_progress(self, progress: Progress | None) -> Reader:
+        """The same reader (same caches and locks) reporting waits to ``progress``."""
+        twin = Reader.__new__(Reader)
+        twin.__dict__.update(self.__dict__)
+        twin.progress = progress
+        return twin
 
+    # --- the two stream tools -------------------------------------------------------------------
 
-async def _fetch_whole_milliseconds(client: RocketChatClient, request: SyncPlan, want: int) -> tuple[list[Item], bool]:
-    """Rows in paging order that end on a whole millisecond, and whether nothing lies beyond them."""
-    forward = request.mode == "next"
-    size = want + _FETCH_SLACK
-    if request.stream == "deleted":
-        # The server sorts trash pages by _updatedAt but bounds them by _deletedAt, so only a
-        # complete answer is safe to page through; deletions are few, so read them whole.
-        size = max(size, _DELETED_FIRST_FETCH)
-    while True:
-        response = await client.sync_messages(
-            room_id=request.room_id,
-            type=SyncType.UPDATED if request.stream == "updated" else SyncType.DELETED,
-            next=request.cursor if forward else None,
-            previous=None if forward else request.cursor,
-            count=size,
+    async def sync_messages(self, **arguments: Any) -> SyncResult:
+        """Messages created or changed in a room (the endpoint's UPDATED side)."""
+        return await self.run(plan("updated", **arguments))
+
+    async def list_deleted(self, **arguments: Any) -> SyncResult:
+        """Messages deleted from a room (the endpoint's DELETED side)."""
+        return await self.run(plan("deleted", **arguments))
+
+    async def run(self, request: SyncPlan) -> SyncResult:
+        room_id, room_name = await self.resolve_room(request.room_id)
+        request = replace(request, room_id=room_id)
+        if request.mode == "last_update":
+            result = await self._last_update_mode(request)
+        else:
+            result = await self._cursor_mode(request)
+        shown = await self._remember(result.messages, result.deleted)
+        return result.model_copy(update={"room_name": room_name, **shown})
+
+    async def _last_update_mode(self, request: SyncPlan) -> SyncResult:
+        assert request.last_update is not None
+        response = await self._call(room_id=request.room_id, last_update=request.last_update)
+        items = _parse(request.stream, response)
+        other = len(response.deleted) if request.stream == "updated" else len(response.updated)
+        ordered = _sorted(items, request.sort)
+        shown = ordered[request.offset :][: _fit(ordered[request.offset :], request.count)]
+        end = request.offset + len(shown)
+        continuation = None
+        if end < len(ordered):
+            continuation = {**request.arguments(), "offset": end, "count": request.count}
+        return _result(
+            request,
+            shown,
+            total=len(items),
+            other_stream_count=other,
+            continuation=continuation,
+            watermark=str(max(map(stamp_ms, items))) if items else None,
         )
-        rows = _parse(request.stream, response)
-        server_has_more = (response.cursor_next if forward else response.cursor_previous) is not None
-        if not server_has_more:
-            if request.stream == "deleted":
-                rows.sort(key=stamp_ms, reverse=not forward)
-            return rows, True
-        if request.stream == "updated":
-            held_back = _without_last_millisecond(rows)
-            if held_back:
-                return held_back, False
-        size *= 4
+
+    async def _cursor_mode(self, request: SyncPlan) -> SyncResult:
+        forward = request.mode == "next"
+        assert request.cursor is not None
+        want = request.offset + request.count
+        rows, complete, limited = await self._gather(
+            request.room_id, request.stream, forward, request.cursor, want, want + _FETCH_SLACK
+        )
+        window = rows[request.offset :]
+        shown_count = _fit(window, request.count)
+        if shown_count < len(window):
+            shown_count = _millisecond_boundary(window, shown_count)
+        shown = window[:shown_count]
+        more = shown_count < len(window) or not complete
+        edge = shown[-1] if shown else (rows[-1] if rows else None)
+        far = str(stamp_ms(edge)) if edge is not None else str(request.cursor)
+        far_cursor = far if more else None
+        near = str(stamp_ms(shown[0])) if shown else None
+        next_cursor, previous_cursor = (far_cursor, near) if forward else (near, far_cursor)
+        continuation = None
+        if more:
+            continuation = {**request.arguments(), request.mode: far, "count": request.count}
+        if shown:
+            watermark: str | None = str(max(map(stamp_ms, shown)))
+        else:
+            watermark = str(request.cursor) if forward else None
+        display = _sorted(shown, request.sort) if request.sort_given else shown
+        return _result(
+            request,
+            display,
+            continuation=continuation,
+            watermark=watermark,
+            next_cursor=next_cursor,
+            previous_cursor=previous_cursor,
+            retry_after_seconds=limited.wait_seconds if limited else None,
+        )
+
+    # --- catch_up: both streams since the last look, with a durable checkpoint ------------------
+
+    async def catch_up(
+        self,
+        *,
+        room_id: str | None,
+        checkpoint: str | None = None,
+        since: str | None = None,
+        max_items: int | None = None,
+    ) -> SyncResult:
+        """Everything that changed in a room since this checkpoint's last look: both streams."""
+        name = (checkpoint or DEFAULT_CHECKPOINT).strip()
+        budget = _catch_up_budget(max_items)
+        if not name or len(name) > 64:
+            raise ArgumentError("checkpoint must be a name of 1-64 characters, e.g. 'default' or 'daily-digest'.")
+        if self.store is None:
+            raise ArgumentError(
+                "catch_up needs the local store, which is off (ROCKETCHAT_MCP_STORE=off): use sync_messages and "
+                "list_deleted with last_update or next instead, or turn the store on."
+            )
+        start = _since(since)
+        shown_room = (room_id or "").strip()
+        if not shown_room:
+            raise ArgumentError("room_id is required: send the room's id or #name (e.g. '#general').")
+        resolved, room_name = await self.resolve_room(shown_room)
+        lock = self._checkpoint_locks.setdefault((resolved, name), anyio.Lock())
+        async with lock:
+            return await self._catch_up_locked(resolved, room_name, name, start, budget)
+
+    async def _catch_up_locked(
+        self, room_id: str, room_name: str | None, name: str, start: datetime | None, budget: int
+    ) -> SyncResult:
+        store = self.store
+        assert store is not None
+        previous = await anyio.to_thread.run_sync(store.checkpoint, room_id, name)
+        if previous is not None and start is not None:
+            raise ArgumentError(
+                f"checkpoint {name!r} already exists for this room: leave out since to continue from it, "
+                "or pick a new checkpoint name to start over from another time."
+            )
+        first = to_ms(start or datetime.now(UTC) - FIRST_LOOK)
+        positions = {
+            "updated": previous.updated_after if previous else first,
+            "deleted": previous.deleted_after if previous else first,
+        }
+        pending_u, pending_d = await anyio.to_thread.run_sync(store.pending, room_id, name)
+        pending: dict[Stream, list[Item]] = {"updated": list(pending_u), "deleted": list(pending_d)}
+        shown: dict[Stream, list[Item]] = {}
+        rest: dict[Stream, list[Item]] = {}
+        complete: dict[Stream, bool] = {}
+        limited: RateLimited | None = None
+        for stream in ("updated", "deleted"):
+            rows = pending[stream]
+            complete[stream] = False
+            if len(rows) < budget and limited is None:
+                try:
+                    fetched, complete[stream], limited = await self._gather(
+                        room_id, stream, True, positions[stream], budget - len(rows), CATCH_UP_PAGE
+                    )
+                except RateLimited as exc:
+                    fetched, limited = [], exc
+                rows = rows + fetched
+                if fetched:
+                    positions[stream] = stamp_ms(fetched[-1])
+            count = _fit(rows, budget)
+            shown[stream], rest[stream] = rows[:count], rows[count:]
+        caught_up = all(complete.values()) and not rest["updated"] and not rest["deleted"]
+        seen = [stamp_ms(i) for stream in ("updated", "deleted") for i in shown[stream]]
+        caught_up_at = previous.caught_up_at if previous else None
+        if caught_up and (seen or caught_up_at is not None):
+            # Server timestamps only: the local clock never moves a watermark.
+            caught_up_at = max([*seen, caught_up_at or 0])
+        messages = [m for m in shown["updated"] if isinstance(m, Message)]
+        deletions = [d for d in shown["deleted"] if isinstance(d, Deletion)]
+        annotated = await self._annotate(messages, deletions)
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: store.save_checkpoint(
+                    previous,
+                    room_id=room_id,
+                    name=name,
+                    updated_after=positions["updated"],
+                    deleted_after=positions["deleted"],
+                    caught_up_at=caught_up_at,
+                    messages=messages,
+                    deletions=deletions,
+                    pending_messages=[m for m in rest["updated"] if isinstance(m, Message)],
+                    pending_deletions=[d for d in rest["deleted"] if isinstance(d, Deletion)],
+                )
+            )
+        except CheckpointConflict:
+            raise RocketChatError(
+                f"Another rc-mcp process advanced checkpoint {name!r} while this call was reading; nothing was "
+                "lost. Call catch_up again to continue from where it got to."
+            ) from None
+        continuation = None if caught_up else {"room_id": room_id, "checkpoint": name}
+        return SyncResult(
+            tool="catch_up",
+            room_id=room_id,
+            room_name=room_name,
+            mode="checkpoint",
+            since=_checkpoint_since(previous, first),
+            messages=annotated["messages"],
+            deleted=annotated["deleted"],
+            continuation=continuation,
+            watermark=str(caught_up_at) if caught_up_at is not None else None,
+            checkpoint=name,
+            caught_up=caught_up,
+            retry_after_seconds=limited.wait_seconds if limited else None,
+        )
+
+    # --- rooms ----------------------------------------------------------------------------------
+
+    async def resolve_room(self, given: str) -> tuple[str, str | None]:
+        """A room id and name from an id, ``#name`` or bare name; looked up once, then cached."""
+        if given in self._rooms:
+            return self._rooms[given]
+        if given.startswith("#"):
+            room = await self.client.room_info(room_name=given[1:])
+            resolved = (str(room["_id"]), _name(room))
+        else:
+            stored = await anyio.to_thread.run_sync(self.store.room_name, given) if self.store else None
+            if stored is not None:
+                resolved = (given, stored)
+            else:
+                resolved = await self._lookup_bare(given)
+        self._rooms[given] = resolved
+        if self.store is not None:
+            await anyio.to_thread.run_sync(self.store.remember_room, *resolved)
+        return resolved
+
+    async def _lookup_bare(self, given: str) -> tuple[str, str | None]:
+        """An id or a bare name. The name is only a nicety here: when the lookup fails for any reason
+        but bad credentials, go on with ``given`` as the id and let chat.syncMessages say what applies."""
+        for key in ("room_id", "room_name"):
+            try:
+                room = await self.client.room_info(**{key: given})
+            except RoomNotFound:
+                continue
+            except (AuthenticationFailed, ServerUnreachable):
+                raise
+            except RocketChatError:
+                break
+            return str(room["_id"]), _name(room)
+        return given, None
+
+    # --- requests, pacing and paging ------------------------------------------------------------
+
+    async def _call(self, **kwargs: Any) -> SyncResponse:
+        """One chat.syncMessages request, paced by the server's rate-limit headers."""
+        while True:
+            await self._respect_window()
+            try:
+                response = await self.client.sync_messages(**kwargs)
+            except RateLimited as exc:
+                self.requests += 1
+                if exc.wait_seconds is None or exc.wait_seconds > self.max_wait:
+                    raise
+                await self._wait(exc.wait_seconds + 0.2, "Rocket.Chat rate limit reached")
+                continue
+            self.requests += 1
+            return response
+
+    async def _respect_window(self) -> None:
+        window = self.client.rate_limits.get(SYNC_MESSAGES_PATH)
+        if window is None or window.remaining > 0:
+            return
+        seconds = (window.reset_at_ms - time.time() * 1000) / 1000
+        if 0 < seconds <= self.max_wait:
+            await self._wait(seconds + 0.2, "pacing: waiting for the rate-limit window to reset")
+
+    async def _wait(self, seconds: float, why: str) -> None:
+        waited = 0.0
+        while waited < seconds:
+            if self.progress is not None:
+                await self.progress(waited, seconds, f"{why}: {seconds - waited:.0f} s left")
+            step = min(1.0, seconds - waited)
+            await anyio.sleep(step)
+            waited += step
+        if self.progress is not None:
+            await self.progress(seconds, seconds, f"{why}: resuming")
+
+    async def _gather(
+        self, room_id: str, stream: Stream, forward: bool, cursor: int, want: int, page: int
+    ) -> tuple[list[Item], bool, RateLimited | None]:
+        """Rows past ``cursor`` in paging order, whole milliseconds only, until ``want`` or the end.
+
+        A rate limit after some rows were read ends the gathering early (third value) instead of failing.
+        """
+        rows: list[Item] = []
+        position = cursor
+        while True:
+            try:
+                fetched, complete = await self._whole_milliseconds(room_id, stream, forward, position, page)
+            except RateLimited as exc:
+                if not rows:
+                    raise
+                return rows, False, exc
+            rows.extend(fetched)
+            if complete or len(rows) >= want:
+                return rows, complete, None
+            position = stamp_ms(rows[-1])
+
+    async def _whole_milliseconds(
+        self, room_id: str, stream: Stream, forward: bool, cursor: int, size: int
+    ) -> tuple[list[Item], bool]:
+        """One page that ends on a whole millisecond, and whether nothing lies beyond it."""
+        if stream == "deleted":
+            # The server sorts trash pages by _updatedAt but bounds them by _deletedAt, so only a
+            # complete answer is safe to page through; deletions are few, so read them whole.
+            size = max(size, _DELETED_FIRST_FETCH)
+        while True:
+            response = await self._call(
+                room_id=room_id,
+                type=SyncType.UPDATED if stream == "updated" else SyncType.DELETED,
+                next=cursor if forward else None,
+                previous=None if forward else cursor,
+                count=size,
+            )
+            rows = _parse(stream, response)
+            server_has_more = (response.cursor_next if forward else response.cursor_previous) is not None
+            if not server_has_more:
+                if stream == "deleted":
+                    rows.sort(key=stamp_ms, reverse=not forward)
+                return rows, True
+            if stream == "updated":
+                held_back = _without_last_millisecond(rows)
+                if held_back:
+                    return held_back, False
+            size *= 4
+
+    # --- local history --------------------------------------------------------------------------
+
+    async def _annotate(self, messages: list[Message], deletions: list[Deletion]) -> dict[str, Any]:
+        """Messages with their kind of change and deletions with what was known of them."""
+        if self.store is None:
+            return {"messages": messages, "deleted": deletions}
+        store = self.store
+        ids = [m.id for m in messages] + [d.id for d in deletions]
+        known = await anyio.to_thread.run_sync(store.known, ids)
+        return {
+            "messages": [m.model_copy(update={"change": classify(known.get(m.id), m)}) for m in messages],
+            "deleted": [
+                d.model_copy(update={"seen_before": d.id in known, "recalled": known.get(d.id)}) for d in deletions
+            ],
+        }
+
+    async def _remember(self, messages: list[Message], deletions: list[Deletion]) -> dict[str, Any]:
+        annotated = await self._annotate(messages, deletions)
+        if self.store is not None and (messages or deletions):
+            store = self.store
+            await anyio.to_thread.run_sync(lambda: store.record(messages, deletions))
+        return annotated
+
+
+async def sync_messages(client: RocketChatClient, **arguments: Any) -> SyncResult:
+    """``Reader(client).sync_messages(...)`` for one-off use."""
+    return await Reader(client).sync_messages(**arguments)
+
+
+async def list_deleted(client: RocketChatClient, **arguments: Any) -> SyncResult:
+    """``Reader(client).list_deleted(...)`` for one-off use."""
+    return await Reader(client).list_deleted(**arguments)
+
+
+def _catch_up_budget(max_items: int | None) -> int:
+    if max_items is None:
+        return DEFAULT_CATCH_UP_ITEMS
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or not 1 <= max_items <= MAX_CATCH_UP_ITEMS:
+        raise ArgumentError(
+            f"max_items={max_items!r} is out of range: send a whole number from 1 to {MAX_CATCH_UP_ITEMS} "
+            f"(default {DEFAULT_CATCH_UP_ITEMS})."
+        )
+    return max_items
+
+
+def _since(since: str | None) -> datetime | None:
+    if since is None or not since.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(since.strip())
+    except ValueError:
+        raise ArgumentError(
+            f"since={since!r} is not a valid ISO-8601 date-time: send e.g. '2026-11-20T09:00:00Z', or leave it "
+            "out to start with the last 24 hours."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _checkpoint_since(previous: Checkpoint | None, first: int) -> datetime:
+    if previous is None:
+        return from_ms(first)
+    if previous.caught_up_at is not None:
+        return from_ms(previous.caught_up_at)
+    return from_ms(min(previous.updated_after, previous.deleted_after))
+
+
+def _name(room: dict[str, Any]) -> str | None:
+    name = room.get("name") or room.get("fname")
+    return name if isinstance(name, str) and name else None
 
 
 def _without_last_millisecond(rows: list[Item]) -> list[Item]:
@@ -194,6 +521,7 @@ def _result(
     watermark: str | None = None,
     next_cursor: str | None = None,
     previous_cursor: str | None = None,
+    retry_after_seconds: int | None = None,
 ) -> SyncResult:
     return SyncResult(
         tool="sync_messages" if request.stream == "updated" else "list_deleted",
@@ -210,4 +538,5 @@ def _result(
         previous_cursor=previous_cursor,
         continuation=continuation,
         watermark=watermark,
+        retry_after_seconds=retry_after_seconds,
     )

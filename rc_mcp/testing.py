@@ -2,7 +2,8 @@
 
 ``demo_emulator()`` serves the seeded demo workspace on a loopback port and hands back what a test
 needs: the environment for ``rc-mcp``, ready-made stdio launch parameters, and the live workspace to
-post, edit, react to and delete messages at controlled times. With pytest, add
+post, edit, react to and delete messages at controlled times. Each session keeps rc-mcp's local
+history in its own temporary directory. With pytest, add
 ``pytest_plugins = ["rc_mcp.pytest_plugin"]`` to your ``conftest.py`` and use the ``rc_emulator``
 fixture.
 """
@@ -10,9 +11,11 @@ fixture.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from mcp import StdioServerParameters
 
@@ -27,6 +30,7 @@ class EmulatorSession:
 
     running: RunningEmulator
     demo: DemoWorkspace
+    state_dir: Path
 
     @property
     def emulator(self) -> Emulator:
@@ -42,8 +46,8 @@ class EmulatorSession:
 
     @property
     def env(self) -> dict[str, str]:
-        """ROCKETCHAT_URL, ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN for the demo's agent user."""
-        return self.running.env(self.demo.user_id, self.demo.token)
+        """The environment for rc-mcp: the demo's agent user and a private local-history directory."""
+        return {**self.running.env(self.demo.user_id, self.demo.token), "ROCKETCHAT_MCP_STATE_DIR": str(self.state_dir)}
 
     def server_params(self, **extra_env: str) -> StdioServerParameters:
         """Launch parameters for the real ``rc-mcp`` process (this Python's ``-m rc_mcp``)."""
@@ -62,5 +66,5 @@ def demo_emulator(
     demo = demo_workspace(seed=seed)
     limiter = RateLimiter() if rate_limit is True else (rate_limit or None)
     emulator = Emulator(demo.workspace, rate_limiter=limiter, router=router)
-    with serve(emulator) as running:
-        yield EmulatorSession(running=running, demo=demo)
+    with serve(emulator) as running, tempfile.TemporaryDirectory(prefix="rc-mcp-state-") as state:
+        yield EmulatorSession(running=running, demo=demo, state_dir=Path(state))

@@ -55,12 +55,15 @@ def sync_request_count(session: EmulatorSession) -> int:
 
 async def test_tools_schemas_and_annotations(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"sync_messages", "list_deleted"}
+    assert set(tools) == {"sync_messages", "list_deleted", "catch_up"}
     for tool in tools.values():
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
         assert tool.annotations.destructive_hint is False
         props = tool.input_schema["properties"]
-        assert set(props) == {"room_id", "last_update", "next", "previous", "count", "offset", "sort"}
+        expected = {"room_id", "last_update", "next", "previous", "count", "offset", "sort"}
+        if tool.name == "catch_up":
+            expected = {"room_id", "checkpoint", "since", "max_items"}
+        assert set(props) == expected
         assert tool.input_schema["required"] == ["room_id"]
         assert all(props[name].get("description") for name in props)
         out = tool.output_schema
@@ -233,9 +236,9 @@ async def test_wrong_token_is_a_clear_401_and_never_echoed() -> None:
     assert "wrong-SECRET-token" not in text and "wrong-SECRET-token" not in stderr
 
 
-async def test_rate_limited_names_the_wait() -> None:
+async def test_rate_limited_names_the_wait_when_it_is_too_long_to_wait() -> None:
     with demo_emulator(rate_limit=RateLimiter(calls=1)) as running:
-        async with Client(running.server_params()) as connected:
+        async with Client(running.server_params(ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT="2")) as connected:
             ok = await connected.call_tool("sync_messages", {"room_id": "GENERAL", "last_update": DEMO_START})
             refused = await connected.call_tool("sync_messages", {"room_id": "GENERAL", "last_update": DEMO_START})
     assert ok.is_error is False
