@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rc_mcp.models import Mode, Stream, iso, to_ms
+from rc_mcp.models import RESULT_CHAR_BUDGET, Mode, Stream, iso, to_ms
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 MAX_OFFSET = 100_000
+MIN_CHARS = 1_000
+MAX_CHARS = 200_000
 
 # Sort fields each tool accepts: the wire name and our output name mean the same thing.
 SORT_FIELDS: dict[Stream, dict[str, str]] = {
@@ -55,6 +57,7 @@ class SyncPlan:
     offset: int
     sort: tuple[tuple[str, int], ...]
     sort_given: bool
+    max_chars: int = RESULT_CHAR_BUDGET
 
     def arguments(self) -> dict[str, Any]:
         """The call's arguments as the agent would send them again (used to build continuations)."""
@@ -63,6 +66,8 @@ class SyncPlan:
             args["last_update"] = iso(self.last_update)
         if self.sort_given:
             args["sort"] = dict(self.sort)
+        if self.max_chars != RESULT_CHAR_BUDGET:
+            args["max_chars"] = self.max_chars
         return args
 
 
@@ -76,6 +81,7 @@ def plan(
     count: int | None = None,
     offset: int | None = None,
     sort: dict[str, Any] | str | None = None,
+    max_chars: int | None = None,
 ) -> SyncPlan:
     """Check every rule in the order an agent can best act on; raise ArgumentError on the first break."""
     room = (room_id or "").strip()
@@ -110,7 +116,19 @@ def plan(
     size = _count(count)
     skip = _offset(offset)
     order, sort_given = _sort(stream, sort)
-    return SyncPlan(stream, room, mode, since, cursor, size, skip, order, sort_given)
+    return SyncPlan(stream, room, mode, since, cursor, size, skip, order, sort_given, max_chars_rule(max_chars))
+
+
+def max_chars_rule(max_chars: object) -> int:
+    """The agent's output-size budget for one answer (characters of message text and markers)."""
+    if max_chars is None:
+        return RESULT_CHAR_BUDGET
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or not MIN_CHARS <= max_chars <= MAX_CHARS:
+        raise ArgumentError(
+            f"max_chars={max_chars!r} is out of range: send a whole number from {MIN_CHARS} to {MAX_CHARS} "
+            f"(default {RESULT_CHAR_BUDGET})."
+        )
+    return max_chars
 
 
 def _present(value: object) -> bool:

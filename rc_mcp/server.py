@@ -19,10 +19,10 @@ from rc_mcp import __version__
 from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
 from rc_mcp.errors import RocketChatError
-from rc_mcp.models import SyncResult
+from rc_mcp.models import RESULT_CHAR_BUDGET, SyncResult
 from rc_mcp.prompts import PromptTemplate, load_prompts
 from rc_mcp.render import render
-from rc_mcp.rules import DEFAULT_COUNT, MAX_COUNT, SORT_FIELDS, ArgumentError
+from rc_mcp.rules import DEFAULT_COUNT, MAX_CHARS, MAX_COUNT, MIN_CHARS, SORT_FIELDS, ArgumentError
 from rc_mcp.store import FILE_NAME, MessageStore
 from rc_mcp.sync import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHECKPOINT, MAX_CATCH_UP_ITEMS, Reader
 
@@ -92,6 +92,14 @@ Count = Annotated[
         description=f"Most items to return, 1-{MAX_COUNT} (default {DEFAULT_COUNT}). A page can hold a few "
         "more when several items share one millisecond, so none is lost between pages.",
         json_schema_extra={"minimum": 1, "maximum": MAX_COUNT},
+    ),
+]
+MaxChars = Annotated[
+    int | None,
+    Field(
+        description=f"Output budget: about how many characters of text one answer may hold, {MIN_CHARS}-{MAX_CHARS} "
+        f"(default {RESULT_CHAR_BUDGET}). Items past it come with the next call.",
+        json_schema_extra={"minimum": MIN_CHARS, "maximum": MAX_CHARS},
     ),
 ]
 Offset = Annotated[
@@ -177,20 +185,9 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         count: Count = None,
         offset: Offset = None,
         sort: UpdatedSort = None,
+        max_chars: MaxChars = None,
     ) -> Annotated[CallToolResult, SyncResult]:
-        return await _answer(
-            "sync_messages",
-            ctx,
-            {
-                "room_id": room_id,
-                "last_update": last_update,
-                "next": next,
-                "previous": previous,
-                "count": count,
-                "offset": offset,
-                "sort": sort,
-            },
-        )
+        return await _answer("sync_messages", ctx, _arguments(locals()))
 
     @server.tool(
         title="List deleted messages",
@@ -206,20 +203,9 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
         count: Count = None,
         offset: Offset = None,
         sort: DeletedSort = None,
+        max_chars: MaxChars = None,
     ) -> Annotated[CallToolResult, SyncResult]:
-        return await _answer(
-            "list_deleted",
-            ctx,
-            {
-                "room_id": room_id,
-                "last_update": last_update,
-                "next": next,
-                "previous": previous,
-                "count": count,
-                "offset": offset,
-                "sort": sort,
-            },
-        )
+        return await _answer("list_deleted", ctx, _arguments(locals()))
 
     @server.tool(
         title="Catch up on a room",
@@ -244,14 +230,19 @@ def build_server(settings: Settings, *, transport: httpx.AsyncBaseTransport | No
                 json_schema_extra={"minimum": 1, "maximum": MAX_CATCH_UP_ITEMS},
             ),
         ] = None,
+        max_chars: MaxChars = None,
     ) -> Annotated[CallToolResult, SyncResult]:
-        return await _answer(
-            "catch_up", ctx, {"room_id": room_id, "checkpoint": checkpoint, "since": since, "max_items": max_items}
-        )
+        arguments = {"room_id": room_id, "checkpoint": checkpoint, "since": since, "max_items": max_items}
+        return await _answer("catch_up", ctx, {**arguments, "max_chars": max_chars})
 
     for template in load_prompts():
         server.add_prompt(_prompt(template))
     return server
+
+
+def _arguments(scope: dict[str, Any]) -> dict[str, Any]:
+    """A tool's own arguments, taken from its ``locals()`` at entry (everything but the context)."""
+    return {name: value for name, value in scope.items() if name != "ctx"}
 
 
 def open_store(settings: Settings) -> MessageStore | None:

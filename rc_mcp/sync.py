@@ -38,7 +38,7 @@ from rc_mcp.models import (
     from_ms,
     to_ms,
 )
-from rc_mcp.rules import ArgumentError, SyncPlan, plan
+from rc_mcp.rules import ArgumentError, SyncPlan, max_chars_rule, plan
 from rc_mcp.store import Checkpoint, CheckpointConflict, MessageStore
 
 Item = Message | Deletion
@@ -113,7 +113,7 @@ class Reader:
         items = _parse(request.stream, response)
         other = len(response.deleted) if request.stream == "updated" else len(response.updated)
         ordered = _sorted(items, request.sort)
-        shown = ordered[request.offset :][: _fit(ordered[request.offset :], request.count)]
+        shown = ordered[request.offset :][: _fit(ordered[request.offset :], request.count, request.max_chars)]
         end = request.offset + len(shown)
         continuation = None
         if end < len(ordered):
@@ -135,7 +135,7 @@ class Reader:
             request.room_id, request.stream, forward, request.cursor, want, want + _FETCH_SLACK
         )
         window = rows[request.offset :]
-        shown_count = _fit(window, request.count)
+        shown_count = _fit(window, request.count, request.max_chars)
         if shown_count < len(window):
             shown_count = _millisecond_boundary(window, shown_count)
         shown = window[:shown_count]
@@ -172,10 +172,12 @@ class Reader:
         checkpoint: str | None = None,
         since: str | None = None,
         max_items: int | None = None,
+        max_chars: int | None = None,
     ) -> SyncResult:
         """Everything that changed in a room since this checkpoint's last look: both streams."""
         name = (checkpoint or DEFAULT_CHECKPOINT).strip()
         budget = _catch_up_budget(max_items)
+        chars = max_chars_rule(max_chars)
         if not name or len(name) > 64:
             raise ArgumentError("checkpoint must be a name of 1-64 characters, e.g. 'default' or 'daily-digest'.")
         if self.store is None:
@@ -190,10 +192,10 @@ class Reader:
         resolved, room_name = await self.resolve_room(shown_room)
         lock = self._checkpoint_locks.setdefault((resolved, name), anyio.Lock())
         async with lock:
-            return await self._catch_up_locked(resolved, room_name, name, start, budget)
+            return await self._catch_up_locked(resolved, room_name, name, start, budget, chars)
 
     async def _catch_up_locked(
-        self, room_id: str, room_name: str | None, name: str, start: datetime | None, budget: int
+        self, room_id: str, room_name: str | None, name: str, start: datetime | None, budget: int, max_chars: int
     ) -> SyncResult:
         store = self.store
         assert store is not None
@@ -217,7 +219,12 @@ class Reader:
         for stream in ("updated", "deleted"):
             rows = pending[stream]
             complete[stream] = False
-            if len(rows) < budget and limited is None:
+            # Read on only while everything already waiting fits in this answer; deletions wait until the
+            # updated stream is complete and shown, so a long catch-up reads the trash once, at its end.
+            room_left = len(rows) < budget and _fit(rows, budget, max_chars) == len(rows)
+            if stream == "deleted" and (not complete["updated"] or rest["updated"]):
+                room_left = False
+            if room_left and limited is None:
                 try:
                     fetched, complete[stream], limited = await self._gather(
                         room_id, stream, True, positions[stream], budget - len(rows), CATCH_UP_PAGE
@@ -227,7 +234,7 @@ class Reader:
                 rows = rows + fetched
                 if fetched:
                     positions[stream] = stamp_ms(fetched[-1])
-            count = _fit(rows, budget)
+            count = _fit(rows, budget, max_chars)
             shown[stream], rest[stream] = rows[:count], rows[count:]
         caught_up = all(complete.values()) and not rest["updated"] and not rest["deleted"]
         seen = [stamp_ms(i) for stream in ("updated", "deleted") for i in shown[stream]]
@@ -258,7 +265,13 @@ class Reader:
                 f"Another rc-mcp process advanced checkpoint {name!r} while this call was reading; nothing was "
                 "lost. Call catch_up again to continue from where it got to."
             ) from None
-        continuation = None if caught_up else {"room_id": room_id, "checkpoint": name}
+        continuation: dict[str, Any] | None = None
+        if not caught_up:
+            continuation = {"room_id": room_id, "checkpoint": name}
+            if budget != DEFAULT_CATCH_UP_ITEMS:
+                continuation["max_items"] = budget
+            if max_chars != RESULT_CHAR_BUDGET:
+                continuation["max_chars"] = max_chars
         return SyncResult(
             tool="catch_up",
             room_id=room_id,
@@ -484,15 +497,15 @@ def _millisecond_boundary(window: Sequence[Item], cut: int) -> int:
     return end
 
 
-def _fit(items: Sequence[Item], count: int) -> int:
-    """How many leading items to show: at most ``count``, within the result's text budget, at least 1."""
+def _fit(items: Sequence[Item], count: int, max_chars: int) -> int:
+    """How many leading items to show: at most ``count``, within ``max_chars`` of text, at least 1."""
     used = 0
     for index, item in enumerate(items[:count]):
         size = LINE_OVERHEAD_CHARS
         if isinstance(item, Message):
             size += min(len(item.text), SHOWN_TEXT_LIMIT) + sum(len(a.text or "") for a in item.attachments)
         used += size
-        if used > RESULT_CHAR_BUDGET and index > 0:
+        if used > max_chars and index > 0:
             return index
     return min(len(items), count)
 

@@ -60,9 +60,9 @@ async def test_tools_schemas_and_annotations(client: Client) -> None:
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
         assert tool.annotations.destructive_hint is False
         props = tool.input_schema["properties"]
-        expected = {"room_id", "last_update", "next", "previous", "count", "offset", "sort"}
+        expected = {"room_id", "last_update", "next", "previous", "count", "offset", "sort", "max_chars"}
         if tool.name == "catch_up":
-            expected = {"room_id", "checkpoint", "since", "max_items"}
+            expected = {"room_id", "checkpoint", "since", "max_items", "max_chars"}
         assert set(props) == expected
         assert tool.input_schema["required"] == ["room_id"]
         assert all(props[name].get("description") for name in props)

@@ -1,0 +1,144 @@
+"""The local history: upserts, recall, bounds, permissions, atomic pages, checkpoint compare-and-set."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rc_mcp.changes import classify, word_diff
+from rc_mcp.models import Deletion, Message, Reaction
+from rc_mcp.store import CheckpointConflict, MessageStore
+
+T = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def message(msg_id: str, text: str = "hello", **fields: object) -> Message:
+    base: dict[str, object] = {"id": msg_id, "room_id": "R", "author": "alice", "text": text, "ts": T, "updated_at": T}
+    return Message.model_validate({**base, **fields})
+
+
+def open_store(path: Path, **caps: int) -> MessageStore:
+    return MessageStore(
+        path / "state" / "rc-mcp.sqlite3",
+        "https://chat|u1",
+        max_messages=caps.get("max_messages", 1000),
+        max_age_days=caps.get("max_age_days", 30),
+    )
+
+
+def test_upsert_and_recall_survive_reopening(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.record([message("a", "first"), message("b")])
+    store.record([message("a", "first, edited")], [Deletion(id="b", deleted_at=T)])
+    store.close()
+    again = open_store(tmp_path)
+    known = again.known(["a", "b", "zzz"])
+    assert known["a"].text == "first, edited"
+    assert known["b"].text == "hello"  # a deleted message is still recalled
+    assert "zzz" not in known
+    assert again.count() == 2
+
+
+def test_owner_only_permissions(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert stat.S_IMODE(os.stat(store.path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_accounts_do_not_see_each_other(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.record([message("a")])
+    other = MessageStore(store.path, "https://other|u2", max_messages=10, max_age_days=1)
+    assert other.known(["a"]) == {}
+
+
+def test_size_cap_keeps_the_most_recently_seen(tmp_path: Path) -> None:
+    store = open_store(tmp_path, max_messages=3)
+    for i in range(5):
+        store.record([message(f"m{i}")])
+        time.sleep(0.002)
+    store.prune()
+    assert sorted(store.known([f"m{i}" for i in range(5)])) == ["m2", "m3", "m4"]
+
+
+def test_age_cap(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.record([message("old")])
+    store._db.execute("UPDATE messages SET seen_at = 0")  # seen in 1970
+    store.prune()
+    assert store.known(["old"]) == {}
+
+
+def test_a_failed_page_writes_nothing(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+
+    class Broken(Message):
+        def model_dump_json(self, **kwargs: object) -> str:  # type: ignore[override]
+            raise RuntimeError("crash mid-page")
+
+    good = message("good")
+    broken = Broken.model_validate(message("broken").model_dump())
+    with pytest.raises(RuntimeError):
+        store.record([good, broken])
+    assert store.known(["good", "broken"]) == {}  # the whole page rolled back
+
+
+def test_checkpoint_compare_and_set(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store.checkpoint("R", "cp") is None
+    first = store.save_checkpoint(
+        None, room_id="R", name="cp", updated_after=10, deleted_after=5, caught_up_at=None, messages=[message("a")]
+    )
+    assert store.checkpoint("R", "cp") == first
+    second = store.save_checkpoint(first, room_id="R", name="cp", updated_after=20, deleted_after=6, caught_up_at=20)
+    with pytest.raises(CheckpointConflict):  # a writer that read `first` lost the race
+        store.save_checkpoint(first, room_id="R", name="cp", updated_after=99, deleted_after=99, caught_up_at=99)
+    with pytest.raises(CheckpointConflict):  # creating it twice is a conflict too
+        store.save_checkpoint(None, room_id="R", name="cp", updated_after=1, deleted_after=1, caught_up_at=None)
+    assert store.checkpoint("R", "cp") == second
+    assert store.known(["a"])["a"].text == "hello"  # the page went in with the checkpoint
+
+
+def test_pending_items_round_trip(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    waiting = [message("p1"), message("p2", "second")]
+    gone = [Deletion(id="d1", deleted_at=T)]
+    store.save_checkpoint(
+        None,
+        room_id="R",
+        name="cp",
+        updated_after=1,
+        deleted_after=1,
+        caught_up_at=None,
+        pending_messages=waiting,
+        pending_deletions=gone,
+    )
+    assert store.pending("R", "cp") == (waiting, gone)
+    assert store.known(["p1"]) == {}  # pending is not "shown"
+
+
+def test_classify_kinds() -> None:
+    before = message("a", "the deploy is done")
+    assert classify(None, before).kinds == ["new"]
+    assert classify(before, before).kinds == ["unchanged"]
+    edited = classify(before, message("a", "the deploy is finally done"))
+    assert edited.kinds == ["edited"] and edited.diff == '+"finally"'
+    reacted = message("a", "the deploy is done", reactions=[Reaction(emoji=":+1:", usernames=["bob"])])
+    assert classify(before, reacted).kinds == ["reactions"]
+    assert classify(before, message("a", "the deploy is done", pinned=True)).kinds == ["pinned"]
+    assert classify(before, message("a", "the deploy is done", thread_reply_count=1)).kinds == ["thread"]
+    assert classify(before, message("a", "", type="rm")).kinds == ["removed"]
+    later = message("a", "the deploy is done", updated_at=datetime(2026, 11, 21, tzinfo=UTC))
+    assert classify(before, later).kinds == ["other"]
+
+
+def test_word_diff() -> None:
+    assert word_diff("a b c", "a x c") == '"b" → "x"'
+    assert word_diff("a b c", "a c") == '-"b"'
+    assert word_diff("a  b", "a b") == "whitespace only"
+    assert word_diff("x", "y " * 400).endswith("…")
