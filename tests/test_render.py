@@ -173,3 +173,39 @@ def test_date_line_when_the_day_changes() -> None:
     lines = render(result(messages=[late, early], total=2)).splitlines()
     assert lines[1] == "2026-11-20 (UTC)" and lines[3] == "2026-11-21 (UTC)"
     assert re.match(r"^00:00:01 B eve: early$", lines[4])
+
+
+def test_golden_catch_up_with_history() -> None:
+    from rc_mcp.changes import classify
+
+    before = wire("the deploy is done", _id="E1")
+    after = wire("the deploy is finally done", _id="E1", editedAt="2026-11-20T09:10:00.000Z",
+                 _updatedAt="2026-11-20T09:10:00.000Z")  # fmt: skip
+    fresh = wire("hello", _id="N1", ts="2026-11-20T09:11:00.000Z", _updatedAt="2026-11-20T09:11:00.000Z")
+    reacted_before = wire("ship it", _id="R1")
+    reacted = wire("ship it", _id="R1", reactions={":rocket:": {"usernames": ["bob"]}},
+                   _updatedAt="2026-11-20T09:12:00.000Z")  # fmt: skip
+    recalled = wire("oops wrong room", _id="D1", ts="2026-11-20T08:59:00.000Z")
+    page = result(
+        tool="catch_up",
+        mode="checkpoint",
+        room_name="support",
+        checkpoint="daily",
+        caught_up=False,
+        messages=[
+            after.model_copy(update={"change": classify(before, after)}),
+            fresh.model_copy(update={"change": classify(None, fresh)}),
+            reacted.model_copy(update={"change": classify(reacted_before, reacted)}),
+        ],
+        deleted=[
+            Deletion(
+                id="D1", deleted_at=datetime(2026, 11, 20, 9, 13, tzinfo=UTC), seen_before=True, recalled=recalled
+            ),
+            Deletion(id="D2", deleted_at=datetime(2026, 11, 20, 9, 14, tzinfo=UTC), seen_before=False),
+        ],
+        continuation={"room_id": "GENERAL", "checkpoint": "daily"},
+        retry_after_seconds=42,
+    )
+    done = page.model_copy(update={"continuation": None, "retry_after_seconds": None, "caught_up": True,
+                                   "watermark": "1795166040000", "messages": [], "deleted": []})  # fmt: skip
+    check_golden("catch_up.txt", render(page) + "\n\n" + render(done))
