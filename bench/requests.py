@@ -19,11 +19,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rc_mcp.client import RocketChatClient  # noqa: E402
-from rc_mcp.config import Settings  # noqa: E402
-from rc_mcp.emulator import Emulator, RateLimiter, Workspace, serve  # noqa: E402
-from rc_mcp.store import FILE_NAME, MessageStore  # noqa: E402
-from rc_mcp.sync import Reader  # noqa: E402
+from rc_mcp.client import RocketChatClient
+from rc_mcp.config import Settings
+from rc_mcp.emulator import Emulator, RateLimiter, Workspace, serve
+from rc_mcp.store import FILE_NAME, MessageStore
+from rc_mcp.sync import Reader
 
 BASE = 1_795_165_200_000
 CHANGES = 5000
@@ -98,7 +98,8 @@ def main() -> None:
         return (math.ceil(requests / WINDOW_CALLS) - 1) if requests > WINDOW_CALLS else 0.0
 
     print(
-        f"catch-up of {CHANGES} changes ({CHANGES - DELETIONS} messages, {DELETIONS} deletions), limiter {WINDOW_CALLS} calls/window"
+        f"catch-up of {CHANGES} changes ({CHANGES - DELETIONS} messages, {DELETIONS} deletions), "
+        f"limiter {WINDOW_CALLS} calls/window"
     )
     print(
         f"rc-mcp catch_up (pages of 1000):   {ours:4d} requests, {ours_refused} refused (429), {ours_time:.1f} s here, "

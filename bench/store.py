@@ -14,13 +14,13 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rc_mcp.client import RocketChatClient  # noqa: E402
-from rc_mcp.config import Settings  # noqa: E402
-from rc_mcp.emulator import Emulator, Workspace, serve  # noqa: E402
-from rc_mcp.models import Message  # noqa: E402
-from rc_mcp.render import render  # noqa: E402
-from rc_mcp.store import FILE_NAME, MessageStore  # noqa: E402
-from rc_mcp.sync import Reader  # noqa: E402
+from rc_mcp.client import RocketChatClient
+from rc_mcp.config import Settings
+from rc_mcp.emulator import Emulator, Workspace, serve
+from rc_mcp.models import Message
+from rc_mcp.render import render
+from rc_mcp.store import FILE_NAME, MessageStore
+from rc_mcp.sync import Reader
 
 BASE = 1_795_165_200_000
 PAGE = 1000
