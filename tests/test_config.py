@@ -51,3 +51,31 @@ def test_token_never_in_repr_or_dump() -> None:
     assert "SECRET" not in repr(settings)
     assert "SECRET" not in str(settings.model_dump())
     assert "SECRET" not in settings.model_dump_json()
+
+
+def test_local_history_settings(tmp_path: object) -> None:
+    default = Settings.from_env({**GOOD, "HOME": "/home/ada"})
+    assert str(default.state_dir) in ("/home/ada/.local/state/rc-mcp", "/home/ada/Library/Application Support/rc-mcp")
+    assert Settings.from_env({**GOOD, "HOME": "/h", "XDG_STATE_HOME": "/x"}).state_dir is not None
+    chosen = Settings.from_env({**GOOD, "ROCKETCHAT_MCP_STATE_DIR": "/srv/rc"})
+    assert str(chosen.state_dir) == "/srv/rc"
+    assert Settings.from_env({**GOOD, "ROCKETCHAT_MCP_STORE": "off"}).state_dir is None
+    capped = Settings.from_env(
+        {**GOOD, "ROCKETCHAT_MCP_STORE_MAX_MESSAGES": "500", "ROCKETCHAT_MCP_STORE_MAX_AGE_DAYS": "7"}
+    )
+    assert (capped.store_max_messages, capped.store_max_age_days) == (500, 7)
+    assert Settings.from_env({**GOOD, "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT": "5"}).max_rate_limit_wait == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ROCKETCHAT_MCP_STORE", "maybe"),
+        ("ROCKETCHAT_MCP_STORE_MAX_MESSAGES", "lots"),
+        ("ROCKETCHAT_MCP_STORE_MAX_AGE_DAYS", "0"),
+        ("ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT", "-1"),
+    ],
+)
+def test_malformed_history_settings(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({**GOOD, name: value})

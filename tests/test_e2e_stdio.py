@@ -28,6 +28,7 @@ pytestmark = pytest.mark.anyio
 
 GOLDEN_TOOLS = Path(__file__).parent / "golden" / "tools.json"
 SYNC_PATH = "/api/v1/chat.syncMessages"
+NO_STORE = {"ROCKETCHAT_MCP_STORE": "off"}  # servers started by hand keep no history in $HOME
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +253,7 @@ async def test_unreachable_server() -> None:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "rc_mcp"],
-        env={"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"},
+        env={"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t", **NO_STORE},
     )
     is_error, text = await call_once(params, {"room_id": "GENERAL", "last_update": DEMO_START})
     assert is_error and "Could not reach Rocket.Chat" in text and "ROCKETCHAT_URL" in text
@@ -274,7 +275,7 @@ async def test_answers_that_are_not_rocket_chat(answer: Response, expected: str)
         params = StdioServerParameters(
             command=sys.executable,
             args=["-m", "rc_mcp"],
-            env={"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"},
+            env={"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t", **NO_STORE},
         )
         is_error, text = await call_once(params, {"room_id": "GENERAL", "last_update": DEMO_START})
     assert is_error and expected in text
@@ -286,7 +287,7 @@ async def test_answers_that_are_not_rocket_chat(answer: Response, expected: str)
         ({}, "rc-mcp: configuration error: ROCKETCHAT_URL is not set: set it to"),
         ({"ROCKETCHAT_URL": "http://x"}, "ROCKETCHAT_USER_ID is not set"),
         (
-            {"ROCKETCHAT_URL": "nope", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"},
+            {"ROCKETCHAT_URL": "nope", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t", **NO_STORE},
             "is not an http(s) URL",
         ),
     ],

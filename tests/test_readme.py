@@ -18,9 +18,10 @@ from rc_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+NO_STORE = {"ROCKETCHAT_MCP_STORE": "off"}
 START, END = "<!-- tool-reference:start -->", "<!-- tool-reference:end -->"
 SETTINGS = Settings.from_env(
-    {"ROCKETCHAT_URL": "http://127.0.0.1:9", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t"}
+    {"ROCKETCHAT_URL": "http://127.0.0.1:9", "ROCKETCHAT_USER_ID": "u", "ROCKETCHAT_AUTH_TOKEN": "t", **NO_STORE}
 )
 
 
