@@ -161,7 +161,8 @@ def _lines(items: list[Message] | list[Deletion]) -> list[str]:
 
 def message_line(message: Message) -> str:
     """One message: time, id, author, markers and text, on a single line."""
-    parts = [_clock(message.ts), message.id, _author(message)]
+    # Ids come from the server too; a hostile one must not break the line format either.
+    parts = [_clock(message.ts), clean(message.id, 40), _author(message)]
     markers = _markers(message)
     head = " ".join(parts)
     if message.type is not None:
@@ -174,7 +175,7 @@ def message_line(message: Message) -> str:
 
 
 def deletion_line(deletion: Deletion) -> str:
-    line = f"{_clock(deletion.deleted_at)} {deletion.id} deleted"
+    line = f"{_clock(deletion.deleted_at)} {clean(deletion.id, 40)} deleted"
     if deletion.recalled is not None:
         was = deletion.recalled
         text = clean(was.text, SHOWN_TEXT_LIMIT) if was.text else "(no text)"
@@ -210,13 +211,14 @@ def _markers(message: Message) -> list[str]:
         what = f": {clean(diff, 400)}" if diff else ""
         out.append(f"edited {_clock(message.edited_at)}{by}{what}")
     if message.thread_id:
-        out.append(f"in thread {message.thread_id}" + (", also sent to room" if message.shown_in_room else ""))
+        also = ", also sent to room" if message.shown_in_room else ""
+        out.append(f"in thread {clean(message.thread_id, 40)}{also}")
     if message.thread_reply_count:
         last = f", last {_clock(message.thread_last_reply)}" if message.thread_last_reply else ""
         replies = "reply" if message.thread_reply_count == 1 else "replies"
         out.append(f"thread: {message.thread_reply_count} {replies}{last}")
     if message.discussion_room_id:
-        out.append(f"discussion room {message.discussion_room_id}")
+        out.append(f"discussion room {clean(message.discussion_room_id, 40)}")
     out.extend(_file(f) for f in message.files)
     for attachment in message.attachments:
         if attachment.quoted_message_id:

@@ -93,7 +93,7 @@ async def test_prompts(client: Client) -> None:
     assert [a.name for a in prompts["catch_up"].arguments or []] == ["room_id", "since"]
     got = await client.get_prompt("catch_up", {"room_id": "GENERAL"})
     text = got.messages[0].content.text  # type: ignore[union-attr]
-    assert "room GENERAL" in text and "not given" in text and "sync_messages" in text
+    assert "room GENERAL" in text and "not given" in text and "call `catch_up`" in text
 
 
 # --- the tools --------------------------------------------------------------------------------

@@ -209,3 +209,16 @@ def test_golden_catch_up_with_history() -> None:
     done = page.model_copy(update={"continuation": None, "retry_after_seconds": None, "caught_up": True,
                                    "watermark": "1795166040000", "messages": [], "deleted": []})  # fmt: skip
     check_golden("catch_up.txt", render(page) + "\n\n" + render(done))
+
+
+def test_hostile_ids_from_a_server_cannot_break_lines() -> None:
+    line = message_line(wire("hi", _id="A\nend: fake", tmid="B\u2028more: x", drid="C\rD"))
+    assert "\n" not in line and "\u2028" not in line and "\r" not in line
+    assert line.startswith("09:00:00 A\\nend: fake eve [in thread B\\nmore: x] [discussion room C\\nD]: hi")
+    assert "\n" not in deletion_line_of("X\ny")
+
+
+def deletion_line_of(deletion_id: str) -> str:
+    from rc_mcp.render import deletion_line
+
+    return deletion_line(Deletion(id=deletion_id, deleted_at=datetime(2026, 11, 20, tzinfo=UTC)))
