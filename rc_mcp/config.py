@@ -26,7 +26,9 @@ MAX_WAIT_VAR = "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 DEFAULT_STORE_MAX_MESSAGES = 200_000
 DEFAULT_STORE_MAX_AGE_DAYS = 90
-DEFAULT_MAX_WAIT_SECONDS = 65.0
+# Hosts built on the TypeScript SDK cancel a request after 60 s unless progress resets the timer, so
+# a tool call never waits that long for the rate-limit window; it returns early and says when to retry.
+DEFAULT_MAX_WAIT_SECONDS = 40.0
 
 
 class ConfigError(ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -26,6 +26,7 @@ import anyio
 
 from rc_mcp.changes import classify
 from rc_mcp.client import SYNC_MESSAGES_PATH, RocketChatClient, SyncResponse, SyncType
+from rc_mcp.config import DEFAULT_MAX_WAIT_SECONDS
 from rc_mcp.errors import AuthenticationFailed, RateLimited, RocketChatError, RoomNotFound, ServerUnreachable
 from rc_mcp.models import (
     LINE_OVERHEAD_CHARS,
@@ -69,7 +70,7 @@ class Reader:
         client: RocketChatClient,
         store: MessageStore | None = None,
         *,
-        max_wait: float = 65.0,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
         progress: Progress | None = None,
     ) -> None:
         self.client = client
@@ -205,45 +206,27 @@ class Reader:
                 f"checkpoint {name!r} already exists for this room: leave out since to continue from it, "
                 "or pick a new checkpoint name to start over from another time."
             )
+        # A first look starts from a local-clock bound; every later position is a server timestamp.
         first = to_ms(start or datetime.now(UTC) - FIRST_LOOK)
-        positions = {
-            "updated": previous.updated_after if previous else first,
-            "deleted": previous.deleted_after if previous else first,
-        }
         pending_u, pending_d = await anyio.to_thread.run_sync(store.pending, room_id, name)
-        pending: dict[Stream, list[Item]] = {"updated": list(pending_u), "deleted": list(pending_d)}
-        shown: dict[Stream, list[Item]] = {}
-        rest: dict[Stream, list[Item]] = {}
-        complete: dict[Stream, bool] = {}
-        limited: RateLimited | None = None
-        for stream in ("updated", "deleted"):
-            rows = pending[stream]
-            complete[stream] = False
-            # Read on only while everything already waiting fits in this answer; deletions wait until the
-            # updated stream is complete and shown, so a long catch-up reads the trash once, at its end.
-            room_left = len(rows) < budget and _fit(rows, budget, max_chars) == len(rows)
-            if stream == "deleted" and (not complete["updated"] or rest["updated"]):
-                room_left = False
-            if room_left and limited is None:
-                try:
-                    fetched, complete[stream], limited = await self._gather(
-                        room_id, stream, True, positions[stream], budget - len(rows), CATCH_UP_PAGE
-                    )
-                except RateLimited as exc:
-                    fetched, limited = [], exc
-                rows = rows + fetched
-                if fetched:
-                    positions[stream] = stamp_ms(fetched[-1])
-            count = _fit(rows, budget, max_chars)
-            shown[stream], rest[stream] = rows[:count], rows[count:]
-        caught_up = all(complete.values()) and not rest["updated"] and not rest["deleted"]
-        seen = [stamp_ms(i) for stream in ("updated", "deleted") for i in shown[stream]]
+        updated_after = previous.updated_after if previous else first
+        updated = await self._read_on(room_id, "updated", updated_after, list(pending_u), budget, max_chars)
+        # The trash is read once the updated stream is read and shown to its end, so a long look
+        # reads it once, at the end, and a rate limit on the updates never advances it.
+        deleted_after = previous.deleted_after if previous else first
+        if updated.finished and updated.limited is None:
+            deleted = await self._read_on(room_id, "deleted", deleted_after, list(pending_d), budget, max_chars)
+        else:
+            deleted = _StreamRead(list(pending_d), [], deleted_after, False, None).cut(budget, max_chars)
+        limited = updated.limited or deleted.limited
+        caught_up = updated.finished and deleted.finished
+        seen = [stamp_ms(i) for i in updated.shown + deleted.shown]
         caught_up_at = previous.caught_up_at if previous else None
         if caught_up and (seen or caught_up_at is not None):
             # Server timestamps only: the local clock never moves a watermark.
             caught_up_at = max([*seen, caught_up_at or 0])
-        messages = [m for m in shown["updated"] if isinstance(m, Message)]
-        deletions = [d for d in shown["deleted"] if isinstance(d, Deletion)]
+        messages = [m for m in updated.shown if isinstance(m, Message)]
+        deletions = [d for d in deleted.shown if isinstance(d, Deletion)]
         annotated = await self._annotate(messages, deletions)
         try:
             await anyio.to_thread.run_sync(
@@ -251,13 +234,13 @@ class Reader:
                     previous,
                     room_id=room_id,
                     name=name,
-                    updated_after=positions["updated"],
-                    deleted_after=positions["deleted"],
+                    updated_after=updated.position,
+                    deleted_after=deleted.position,
                     caught_up_at=caught_up_at,
                     messages=messages,
                     deletions=deletions,
-                    pending_messages=[m for m in rest["updated"] if isinstance(m, Message)],
-                    pending_deletions=[d for d in rest["deleted"] if isinstance(d, Deletion)],
+                    pending_messages=[m for m in updated.rest if isinstance(m, Message)],
+                    pending_deletions=[d for d in deleted.rest if isinstance(d, Deletion)],
                 )
             )
         except CheckpointConflict:
@@ -286,6 +269,23 @@ class Reader:
             caught_up=caught_up,
             retry_after_seconds=limited.wait_seconds if limited else None,
         )
+
+    async def _read_on(
+        self, room_id: str, stream: Stream, position: int, waiting: list[Item], budget: int, max_chars: int
+    ) -> _StreamRead:
+        """One stream of a catch-up: what waited from the last call, then more from the server while
+        everything fits in this answer."""
+        read = _StreamRead(waiting, [], position, False, None)
+        if len(waiting) >= budget or _fit(waiting, budget, max_chars) < len(waiting):
+            return read.cut(budget, max_chars)
+        try:
+            fetched, complete, limited = await self._gather(
+                room_id, stream, True, position, budget - len(waiting), CATCH_UP_PAGE
+            )
+        except RateLimited as exc:
+            fetched, complete, limited = [], False, exc
+        position = stamp_ms(fetched[-1]) if fetched else position
+        return _StreamRead(waiting + fetched, [], position, complete, limited).cut(budget, max_chars)
 
     # --- rooms ----------------------------------------------------------------------------------
 
@@ -429,6 +429,27 @@ class Reader:
             store = self.store
             await anyio.to_thread.run_sync(lambda: store.record(messages, deletions))
         return annotated
+
+
+@dataclass(frozen=True)
+class _StreamRead:
+    """One stream's part of a catch-up call: what to show, what waits for the next call, where
+    the server was read to, and whether it was read to its end."""
+
+    shown: list[Item]
+    rest: list[Item]
+    position: int
+    complete: bool
+    limited: RateLimited | None
+
+    @property
+    def finished(self) -> bool:
+        return self.complete and not self.rest
+
+    def cut(self, budget: int, max_chars: int) -> _StreamRead:
+        items = self.shown + self.rest
+        count = _fit(items, budget, max_chars)
+        return replace(self, shown=items[:count], rest=items[count:])
 
 
 async def sync_messages(client: RocketChatClient, **arguments: Any) -> SyncResult:
