@@ -82,8 +82,8 @@ class NotAllowed(RequestRejected):
         super().__init__(
             error,
             error_type,
-            "The room id is unknown or this user may not read the room. Check the room id "
-            "(it is the room's _id, not its display name) and that the user is a member of private rooms.",
+            "The room is unknown or this user may not read it. Send the room's id or its unique name as "
+            "'#name' (not its display name), and check that the user is a member of private rooms.",
         )
 
 
