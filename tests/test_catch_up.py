@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from rc_mcp.client import RocketChatClient
@@ -268,3 +269,25 @@ async def test_sync_tools_mark_changes_and_recall_deletions(room: Room) -> None:
     assert edit.change is not None and edit.change.kinds == ["edited"] and edit.change.diff == '"draft" → "final"'
     assert deleted.deleted[0].recalled is not None and deleted.deleted[0].recalled.text == "bye"
     assert [m.change.kinds for m in again.messages if m.change] == [["unchanged"]]
+
+
+async def test_a_429_is_waited_out_when_the_reset_is_near(tmp_path: Path) -> None:
+    with room_with(tmp_path, RateLimiter(calls=1, window_ms=1500)) as room:
+        msg = room.workspace.post(room.room, "admin", "hi", at=T0 + 1)
+        # Another client on the same address spends the window, so rc-mcp's first call meets a 429.
+        httpx.get(
+            room.running.url + "/api/v1/chat.syncMessages",
+            params={"roomId": room.room, "lastUpdate": SINCE},
+            headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"},
+        )
+        waits: list[str | None] = []
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            waits.append(message)
+
+        async with room.reader(max_wait=5, progress=progress) as reader:
+            reader._rooms[room.room] = (room.room, "conformance")  # skip the name lookup
+            result = await reader.sync_messages(room_id=room.room, last_update=SINCE)
+        assert ids(result) == [msg]
+        assert room.running.emulator.rate_limiter is not None and room.running.emulator.rate_limiter.rejected == 1
+        assert any("rate limit reached" in (m or "") for m in waits)
