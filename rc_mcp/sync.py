@@ -27,7 +27,14 @@ import anyio
 from rc_mcp.changes import classify
 from rc_mcp.client import SYNC_MESSAGES_PATH, RocketChatClient, SyncResponse, SyncType
 from rc_mcp.config import DEFAULT_MAX_WAIT_SECONDS
-from rc_mcp.errors import AuthenticationFailed, RateLimited, RocketChatError, RoomNotFound, ServerUnreachable
+from rc_mcp.errors import (
+    AuthenticationFailed,
+    RateLimited,
+    RocketChatError,
+    RoomArchived,
+    RoomNotFound,
+    ServerUnreachable,
+)
 from rc_mcp.models import (
     LINE_OVERHEAD_CHARS,
     RESULT_CHAR_BUDGET,
@@ -308,19 +315,26 @@ class Reader:
         return resolved
 
     async def _lookup_bare(self, given: str) -> tuple[str, str | None]:
-        """An id or a bare name. The name is only a nicety here: when the lookup fails for any reason
-        but bad credentials, go on with ``given`` as the id and let chat.syncMessages say what applies."""
-        for key in ("room_id", "room_name"):
-            try:
-                room = await self.client.room_info(**{key: given})
-            except RoomNotFound:
-                continue
-            except (AuthenticationFailed, ServerUnreachable):
-                raise
-            except RocketChatError:
-                break
+        """An id or a bare name. As an id, the name is only a nicety: when that lookup fails for any
+        reason but bad credentials, go on with ``given`` and let chat.syncMessages say what applies."""
+        try:
+            room = await self.client.room_info(room_id=given)
             return str(room["_id"]), _name(room)
-        return given, None
+        except RoomNotFound:
+            pass
+        except (AuthenticationFailed, ServerUnreachable):
+            raise
+        except RocketChatError:
+            return given, None
+        try:
+            room = await self.client.room_info(room_name=given)
+        except RoomNotFound:
+            return given, None  # neither an id nor a name it knows: the endpoint's answer says so
+        except (AuthenticationFailed, ServerUnreachable, RoomArchived):
+            raise
+        except RocketChatError:
+            return given, None
+        return str(room["_id"]), _name(room)
 
     # --- requests, pacing and paging ------------------------------------------------------------
 

@@ -250,8 +250,11 @@ async def test_room_names(room: Room) -> None:
             await reader.sync_messages(room_id="#no-such-room", last_update=SINCE)
         with pytest.raises(RoomArchived, match="Pass the room's id instead"):
             await reader.catch_up(room_id="#old-project")
+        with pytest.raises(RoomArchived, match="Pass the room's id instead"):
+            await reader.sync_messages(room_id="old-project", last_update=SINCE)
     lookups = room.running.emulator.requests_to("/api/v1/rooms.info")
-    assert len(lookups) == 5  # id → found; bare name: id miss + name hit; two failures; all cached after
+    # id → found; bare name: id miss, then name hit; '#' misses; bare archived name: id miss, then name.
+    assert len(lookups) == 7
 
 
 async def test_sync_tools_mark_changes_and_recall_deletions(room: Room) -> None:
