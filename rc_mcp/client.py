@@ -110,10 +110,6 @@ class RocketChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @property
-    def base_url(self) -> str:
-        return self._settings.url
-
     async def sync_messages(
         self,
         *,
