@@ -19,11 +19,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
 from rc_mcp.emulator import Emulator, RateLimiter, Workspace, serve
+from rc_mcp.history import History
+from rc_mcp.rules import CatchUpArguments, parse
+from rc_mcp.session import Session
 from rc_mcp.store import FILE_NAME, MessageStore
-from rc_mcp.sync import Reader
 
 BASE = 1_795_165_200_000
 CHANGES = 5000
@@ -46,21 +47,24 @@ def limited(ws: Workspace) -> Emulator:
     return Emulator(ws, rate_limiter=RateLimiter(calls=WINDOW_CALLS, window_ms=1000))
 
 
-async def rc_mcp_catch_up(url: str, room: str, state: Path) -> int:
+async def rc_mcp_catch_up(url: str, room: str, state: Path) -> None:
     settings = Settings.from_env(
-        {"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "AGENT", "ROCKETCHAT_AUTH_TOKEN": "bench-token"}
+        {
+            "ROCKETCHAT_URL": url,
+            "ROCKETCHAT_USER_ID": "AGENT",
+            "ROCKETCHAT_AUTH_TOKEN": "bench-token",
+            "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT": "5",
+        }
     )
     store = MessageStore(state / FILE_NAME, "bench", max_messages=100_000, max_age_days=30)
-    async with RocketChatClient(settings) as client:
-        reader = Reader(client, store, max_wait=5)
+    async with Session(settings, history=History(store)) as session:
         arguments = {"room_id": room, "since": "2026-11-20T08:00:00Z", "max_items": 1000, "max_chars": 200_000}
         while True:
-            result = await reader.catch_up(**arguments)
+            result = await session.catch_up(parse(CatchUpArguments, arguments))
             arguments.pop("since", None)
             if result.caught_up:
                 break
     store.close()
-    return reader.requests
 
 
 def mobile_style(url: str, room: str) -> int:
@@ -86,8 +90,9 @@ def main() -> None:
     ws, room = workspace()
     with serve(limited(ws)) as running, tempfile.TemporaryDirectory() as state:
         started = time.perf_counter()
-        ours = anyio.run(rc_mcp_catch_up, running.url, room, Path(state))
+        anyio.run(rc_mcp_catch_up, running.url, room, Path(state))
         ours_time = time.perf_counter() - started
+        ours = len(running.emulator.requests_to("/api/v1/chat.syncMessages"))
         ours_refused = running.emulator.rate_limiter.rejected if running.emulator.rate_limiter else 0
     ws, room = workspace()
     with serve(limited(ws)) as running:

@@ -14,13 +14,14 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
 from rc_mcp.emulator import Emulator, Workspace, serve
+from rc_mcp.history import History
 from rc_mcp.models import Message
 from rc_mcp.render import render
+from rc_mcp.rules import UpdatedArguments, parse
+from rc_mcp.session import Session
 from rc_mcp.store import FILE_NAME, MessageStore
-from rc_mcp.sync import Reader
 
 BASE = 1_795_165_200_000
 PAGE = 1000
@@ -29,12 +30,12 @@ RUNS = 7
 
 async def page_ms(url: str, store: MessageStore | None) -> float:
     settings = Settings.from_env({"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": "AGENT", "ROCKETCHAT_AUTH_TOKEN": "t"})
-    async with RocketChatClient(settings) as client:
-        reader = Reader(client, store)
-        await reader.resolve_room("BUSY")  # the one-off room-name lookup is not part of a page
+    async with Session(settings, history=History(store)) as session:
+        await session.room("BUSY")  # the one-off room-name lookup is not part of a page
         started = time.perf_counter()
-        result = await reader.sync_messages(room_id="BUSY", next="0", count=500, max_chars=200_000)
-        more = await reader.sync_messages(**(result.continuation or {}))
+        first = {"room_id": "BUSY", "next": "0", "count": 500, "max_chars": 200_000}
+        result = await session.sync_messages(parse(UpdatedArguments, first))
+        more = await session.sync_messages(parse(UpdatedArguments, result.continuation or {}))
         render(result), render(more)
         return (time.perf_counter() - started) * 1000
 
@@ -54,7 +55,7 @@ def main() -> None:
                 store = MessageStore(Path(state) / FILE_NAME, "bench", max_messages=100_000, max_age_days=30)
                 first.append(anyio.run(page_ms, running.url, store))
                 second.append(anyio.run(page_ms, running.url, store))
-                messages = [Message.from_wire(doc) for doc in ws.find_updates("BUSY")]
+                messages = [m for doc in ws.find_updates("BUSY") if (m := Message.from_wire(doc)) is not None]
                 started = time.perf_counter()
                 store.record(messages)
                 raw.append((time.perf_counter() - started) * 1000)

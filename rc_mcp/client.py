@@ -1,29 +1,34 @@
 """A small async client for the Rocket.Chat REST endpoints rc-mcp uses.
 
-It owns the HTTP details (one shared ``httpx.AsyncClient``, timeouts, auth headers) and maps every
-answer in the server's error table to an exception from :mod:`rc_mcp.errors`. It never sends a
-request the server is known to reject: ``offset``/``sort`` are not parameters here, cursors are
-integers, and ``type`` is mandatory with a cursor.
+It owns the HTTP details (one shared ``httpx.AsyncClient``, created on first use; timeouts; auth
+headers; a size limit on every answer, counted after decompression while streaming) and maps
+every answer in the server's error table to an exception from :mod:`rc_mcp.errors`. It never
+sends a request the server is known to reject: ``offset``/``sort`` are not parameters here,
+cursors are integers, and ``type`` is mandatory with a cursor. It never follows a redirect, so
+the token never goes to another address.
 """
 
 from __future__ import annotations
 
-import time
+import itertools
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import httpx
 
 from rc_mcp import __version__
-from rc_mcp.config import Settings
+from rc_mcp.config import URL_VAR, Settings
 from rc_mcp.errors import (
     AuthenticationFailed,
     InvalidParams,
     NotAllowed,
     RateLimited,
     RequestRejected,
+    ResponseTooLarge,
     RocketChatError,
     RoomArchived,
     RoomNotFound,
@@ -31,6 +36,7 @@ from rc_mcp.errors import (
     UnexpectedResponse,
     wait_seconds_until,
 )
+from rc_mcp.times import MAX_JS_MS, iso, parse_http_date
 
 JsonObject = dict[str, Any]
 
@@ -57,6 +63,16 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One successful answer: its JSON body, its rate-limit headers and the server's clock."""
+
+    body: JsonObject
+    rate_limit: RateLimit | None
+    # The server's HTTP Date header (ms, second precision), None when absent or malformed.
+    server_ms: int | None
+
+
+@dataclass(frozen=True)
 class SyncResponse:
     """One answer of ``chat.syncMessages``, still in wire shape (dicts as the server sent them)."""
 
@@ -66,37 +82,21 @@ class SyncResponse:
     cursor_next: str | None
     cursor_previous: str | None
     rate_limit: RateLimit | None
-
-
-def format_last_update(moment: datetime) -> str:
-    """``lastUpdate`` as the server should get it: UTC with a ``Z``, millisecond precision.
-
-    Real servers parse a time without an offset in their own time zone, so we never send one.
-    """
-    if moment.tzinfo is None:
-        raise ValueError("last_update must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    server_ms: int | None
 
 
 class RocketChatClient:
     """Async client for the few Rocket.Chat endpoints rc-mcp needs; use it as an async context manager."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._settings = settings
-        self._http = httpx.AsyncClient(
-            base_url=settings.url,
-            transport=transport,
-            timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-            headers={
-                "X-User-Id": settings.user_id,
-                "X-Auth-Token": settings.auth_token.get_secret_value(),
-                "Accept": "application/json",
-                "User-Agent": f"rc-mcp/{__version__}",
-            },
-            follow_redirects=False,
-        )
-        # The X-RateLimit-* headers last seen, per path: each route has its own window.
-        self.rate_limits: dict[str, RateLimit] = {}
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"RocketChatClient(url={self._settings.url!r}, user_id={self._settings.user_id!r})"
@@ -108,49 +108,73 @@ class RocketChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _client(self) -> httpx.AsyncClient:
+        # Built on first use: loading the CA bundle costs ~80 ms that an MCP handshake does not need.
+        if self._http is None:
+            settings = self._settings
+            self._http = httpx.AsyncClient(
+                base_url=settings.url,
+                transport=self._transport,
+                timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+                headers={
+                    "X-User-Id": settings.user_id,
+                    "X-Auth-Token": settings.auth_token.get_secret_value(),
+                    "Accept": "application/json",
+                    "User-Agent": f"rc-mcp/{__version__}",
+                },
+                follow_redirects=False,
+            )
+        return self._http
 
     async def sync_messages(
         self,
         *,
         room_id: str,
         last_update: datetime | None = None,
-        type: SyncType | None = None,
-        next: int | None = None,
-        previous: int | None = None,
+        sync_type: SyncType | None = None,
+        after: int | None = None,
+        before: int | None = None,
         count: int | None = None,
     ) -> SyncResponse:
         """``GET /api/v1/chat.syncMessages`` (https://developer.rocket.chat/apidocs/sync-messages).
 
-        Either ``last_update`` alone, or ``type`` with exactly one of ``next``/``previous``.
+        Either ``last_update`` alone, or ``sync_type`` with exactly one cursor: ``after`` (the
+        endpoint's ``next``) or ``before`` (its ``previous``).
         """
         if not room_id:
             raise ValueError("room_id is required")
-        cursor_mode = next is not None or previous is not None
+        cursor_mode = after is not None or before is not None
         if cursor_mode == (last_update is not None):
-            raise ValueError("pass either last_update or one cursor (next/previous)")
-        if next is not None and previous is not None:
-            raise ValueError("pass next or previous, not both")
-        if cursor_mode and type is None:
-            raise ValueError("type is required with next/previous")
+            raise ValueError("pass either last_update or one cursor (after/before)")
+        if after is not None and before is not None:
+            raise ValueError("pass after or before, not both")
+        if cursor_mode and sync_type is None:
+            raise ValueError("sync_type is required with a cursor")
         if count is not None and count < 1:
             raise ValueError("count must be positive")
 
         params: dict[str, str] = {"roomId": room_id}
         if last_update is not None:
-            params["lastUpdate"] = format_last_update(last_update)
+            if last_update.tzinfo is None:
+                raise ValueError("last_update must be timezone-aware")
+            # Real servers read a time without an offset in their own zone, so it always goes as UTC.
+            params["lastUpdate"] = iso(last_update)
         else:
-            params["type"] = str(type)
-            for name, cursor in (("next", next), ("previous", previous)):
+            params["type"] = str(sync_type)
+            for name, cursor in (("next", after), ("previous", before)):
                 if cursor is not None:
-                    if cursor < 0:
-                        raise ValueError(f"{name} must be a non-negative millisecond timestamp")
+                    if not 0 <= cursor <= MAX_JS_MS:
+                        raise ValueError(f"{name} must be a millisecond timestamp a JavaScript Date can hold")
                     params[name] = str(cursor)
             if count is not None:
                 params["count"] = str(count)
 
-        body, rate_limit = await self._get(SYNC_MESSAGES_PATH, params)
-        result = body.get("result")
+        answer = await self._get(SYNC_MESSAGES_PATH, params)
+        result = answer.body.get("result")
         if not isinstance(result, dict):
             raise UnexpectedResponse("chat.syncMessages answered without a 'result' object.")
         updated = _list_of_objects(result.get("updated"), "updated")
@@ -160,65 +184,78 @@ class RocketChatClient:
         if isinstance(cursor, dict):
             cursor_next = _cursor_value(cursor.get("next"))
             cursor_previous = _cursor_value(cursor.get("previous"))
-        return SyncResponse(updated, deleted, cursor_next, cursor_previous, rate_limit)
+        return SyncResponse(updated, deleted, cursor_next, cursor_previous, answer.rate_limit, answer.server_ms)
 
     async def room_info(self, *, room_id: str | None = None, room_name: str | None = None) -> JsonObject:
         """``GET /api/v1/rooms.info`` by id or unique name; returns the ``room`` object."""
         if (room_id is None) == (room_name is None):
             raise ValueError("pass exactly one of room_id or room_name")
         params = {"roomId": room_id} if room_id is not None else {"roomName": room_name or ""}
-        body, _ = await self._get("/api/v1/rooms.info", params)
-        room = body.get("room")
-        if not isinstance(room, dict) or not isinstance(room.get("_id"), str):
+        room = (await self._get("/api/v1/rooms.info", params)).body.get("room")
+        if not isinstance(room, dict) or not isinstance(room.get("_id"), str) or not room["_id"]:
             raise UnexpectedResponse("rooms.info answered without a room.")
         return room
 
     async def me(self) -> JsonObject:
         """``GET /api/v1/me``: the authenticated user; a cheap credentials check."""
-        body, _ = await self._get("/api/v1/me", {})
-        return body
+        return (await self._get("/api/v1/me", {})).body
 
-    async def server_info(self) -> JsonObject:
-        """``GET /api/info``: server version (no authentication needed)."""
-        body, _ = await self._get("/api/info", {})
-        return body
+    async def server_info(self) -> Answer:
+        """``GET /api/info``: the server's version, where it tells it."""
+        return await self._get("/api/info", {})
 
-    async def _get(self, path: str, params: dict[str, str]) -> tuple[JsonObject, RateLimit | None]:
+    async def _get(self, path: str, params: dict[str, str]) -> Answer:
+        url = self._settings.url
+        limit = self._settings.max_response_bytes
         try:
-            response = await self._http.get(path, params=params)
+            async with self._client().stream("GET", path, params=params) as response:
+                raw = bytearray()
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) > limit:
+                        raise ResponseTooLarge(limit)
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(
-                f"Rocket.Chat at {self._settings.url} did not answer within {self._settings.timeout:g} s "
+                f"Rocket.Chat at {url} did not answer within {self._settings.timeout:g} s "
                 f"({type(exc).__name__}). Retry later; if it persists, the room may be very large: "
                 "use a cursor (next/previous) with a smaller count instead of last_update."
             ) from None
         except httpx.HTTPError as exc:
             raise ServerUnreachable(
-                f"Could not reach Rocket.Chat at {self._settings.url} ({type(exc).__name__}). "
-                "Check ROCKETCHAT_URL and the network, then retry."
+                f"Could not reach Rocket.Chat at {url} ({type(exc).__name__}). "
+                f"Check {URL_VAR} and the network, then retry."
             ) from None
         rate_limit = _rate_limit(response.headers)
-        if rate_limit is not None:
-            self.rate_limits[path] = rate_limit
-        body = _json_object(response)
+        server_ms = parse_http_date(response.headers.get("date"))
+        body = _json_object(bytes(raw))
         if response.status_code == 200 and body is not None and body.get("success") is not False:
-            return body, rate_limit
-        raise _error_for(response, body, rate_limit)
+            return Answer(body, rate_limit, server_ms)
+        raise _error_for(response, body, rate_limit, server_ms)
 
 
-def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None) -> RocketChatError:
+def _error_for(
+    response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None, server_ms: int | None
+) -> RocketChatError:
     status = response.status_code
     error = body.get("error") if body else None
-    message = error if isinstance(error, str) and error else None
+    message = error[:500] if isinstance(error, str) and error else None
     if status == 401:
         fallback = body.get("message") if body else None
-        return AuthenticationFailed(message or (fallback if isinstance(fallback, str) else "unauthorized"))
+        return AuthenticationFailed(message or (fallback[:500] if isinstance(fallback, str) else "unauthorized"))
     if status == 429:
         reset = rate_limit.reset_at_ms if rate_limit else None
-        return RateLimited(message or "too many requests", reset, wait_seconds_until(reset, int(time.time() * 1000)))
+        # The reset is on the server's clock, so it is read against the server's Date header.
+        wait = wait_seconds_until(reset, server_ms) if server_ms is not None else _wait_from_text(message)
+        return RateLimited(message or "too many requests", reset, wait)
+    if 300 <= status < 400:
+        target = urlsplit(response.headers.get("location", "")).netloc or "another address"
+        return UnexpectedResponse(
+            f"Rocket.Chat answered HTTP {status}, a redirect to {target}. rc-mcp does not follow redirects, so "
+            f"the credentials never go to another address: set {URL_VAR} to the address the server redirects to."
+        )
     if status == 400 and body is not None:
         raw_type = body.get("errorType")
-        error_type = raw_type if isinstance(raw_type, str) else None
+        error_type = raw_type[:100] if isinstance(raw_type, str) else None
         text = message or "no error message"
         if error_type in _INVALID_PARAMS_TYPES:
             return InvalidParams(text, error_type)
@@ -230,10 +267,10 @@ def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: Ra
             return RoomArchived(text, error_type)
         return RequestRejected(text, error_type)
     if body is None:
-        kind = response.headers.get("content-type", "no content type")
+        kind = response.headers.get("content-type", "no content type")[:80]
         return UnexpectedResponse(
             f"Rocket.Chat answered HTTP {status} with a non-JSON body ({kind}). "
-            "Check that ROCKETCHAT_URL points at the Rocket.Chat server itself, not a proxy login page; "
+            f"Check that {URL_VAR} points at the Rocket.Chat server itself, not a proxy login page; "
             "if the server is restarting, retry in a minute."
         )
     return UnexpectedResponse(
@@ -242,10 +279,19 @@ def _error_for(response: httpx.Response, body: JsonObject | None, rate_limit: Ra
     )
 
 
-def _json_object(response: httpx.Response) -> JsonObject | None:
+def _wait_from_text(message: str | None) -> int | None:
+    """The seconds a 429 body names ("You must wait 42 seconds"), for servers that send no Date header."""
+    words = (message or "").split()
+    for before, word in itertools.pairwise(words):
+        if before == "wait" and word.isascii() and word.isdigit() and len(word) < 7:
+            return int(word)
+    return None
+
+
+def _json_object(raw: bytes) -> JsonObject | None:
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8, or nesting deeper than Python's stack
         return None
     return body if isinstance(body, dict) else None
 
@@ -254,7 +300,7 @@ def _rate_limit(headers: httpx.Headers) -> RateLimit | None:
     try:
         return RateLimit(
             limit=int(headers["X-RateLimit-Limit"]),
-            remaining=int(headers["X-RateLimit-Remaining"]),
+            remaining=max(0, int(headers["X-RateLimit-Remaining"])),
             reset_at_ms=int(headers["X-RateLimit-Reset"]),
         )
     except (KeyError, ValueError):
@@ -264,15 +310,16 @@ def _rate_limit(headers: httpx.Headers) -> RateLimit | None:
 def _list_of_objects(value: object, name: str) -> list[JsonObject]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+    if not isinstance(value, list):
         raise UnexpectedResponse(f"chat.syncMessages answered with a malformed '{name}' list.")
-    return value
+    # Entries that are not objects are dropped here; the models layer counts what it cannot show.
+    return [item for item in value if isinstance(item, dict)]
 
 
 def _cursor_value(value: object) -> str | None:
     if value is None:
         return None
-    text = str(value)
-    if not text.isdigit():
-        raise UnexpectedResponse(f"chat.syncMessages answered with a non-numeric cursor {text!r}.")
+    text = str(value)[:40]
+    if not (text.isascii() and text.isdigit()):
+        raise UnexpectedResponse("chat.syncMessages answered with a non-numeric cursor.")
     return text

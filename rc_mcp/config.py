@@ -22,6 +22,8 @@ STORE_VAR = "ROCKETCHAT_MCP_STORE"
 STORE_MAX_MESSAGES_VAR = "ROCKETCHAT_MCP_STORE_MAX_MESSAGES"
 STORE_MAX_AGE_DAYS_VAR = "ROCKETCHAT_MCP_STORE_MAX_AGE_DAYS"
 MAX_WAIT_VAR = "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT"
+CALL_DEADLINE_VAR = "ROCKETCHAT_MCP_CALL_DEADLINE"
+MAX_RESPONSE_MB_VAR = "ROCKETCHAT_MCP_MAX_RESPONSE_MB"
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
 DEFAULT_STORE_MAX_MESSAGES = 200_000
@@ -29,6 +31,9 @@ DEFAULT_STORE_MAX_AGE_DAYS = 90
 # Hosts built on the TypeScript SDK cancel a request after 60 s unless progress resets the timer, so
 # a tool call never waits that long for the rate-limit window; it returns early and says when to retry.
 DEFAULT_MAX_WAIT_SECONDS = 40.0
+# Every tool call answers within this, whatever the server does (same 60 s host limit as above).
+DEFAULT_CALL_DEADLINE_SECONDS = 50.0
+DEFAULT_MAX_RESPONSE_MB = 64.0
 
 
 class ConfigError(ValueError):
@@ -50,6 +55,13 @@ class Settings(BaseModel):
     store_max_messages: int = DEFAULT_STORE_MAX_MESSAGES
     store_max_age_days: int = DEFAULT_STORE_MAX_AGE_DAYS
     max_rate_limit_wait: float = DEFAULT_MAX_WAIT_SECONDS
+    call_deadline: float = DEFAULT_CALL_DEADLINE_SECONDS
+    max_response_bytes: int = int(DEFAULT_MAX_RESPONSE_MB * 1024 * 1024)
+
+    @property
+    def account(self) -> str:
+        """Whose history this is: the server and the user on it."""
+        return f"{self.url}|{self.user_id}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -72,6 +84,14 @@ class Settings(BaseModel):
             ),
             store_max_age_days=int(_number(environ, STORE_MAX_AGE_DAYS_VAR, DEFAULT_STORE_MAX_AGE_DAYS, 36500, "days")),
             max_rate_limit_wait=_number(environ, MAX_WAIT_VAR, DEFAULT_MAX_WAIT_SECONDS, 3600, "a number of seconds"),
+            call_deadline=_number(
+                environ, CALL_DEADLINE_VAR, DEFAULT_CALL_DEADLINE_SECONDS, 3600, "a number of seconds"
+            ),
+            max_response_bytes=int(
+                _number(environ, MAX_RESPONSE_MB_VAR, DEFAULT_MAX_RESPONSE_MB, 4096, "a number of megabytes")
+                * 1024
+                * 1024
+            ),
         )
 
 
@@ -83,10 +103,20 @@ def _required(environ: Mapping[str, str], name: str, what: str) -> str:
 
 
 def _normalise_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    # The URL is never echoed: it may carry a password, and a config error goes to logs.
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"{URL_VAR}={raw!r} is not an http(s) URL: set it to the server's base URL, e.g. https://chat.example.com"
+            f"{URL_VAR} is not an http(s) URL: set it to the server's base URL, e.g. https://chat.example.com"
+        )
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{URL_VAR} contains a user name or password (user:pass@host): Rocket.Chat does not use them, so "
+            f"remove them from the URL and put the credentials in {USER_ID_VAR} and {TOKEN_VAR}."
         )
     if parts.query or parts.fragment:
         raise ConfigError(f"{URL_VAR} must not contain a query or fragment: set just the base URL.")

@@ -1,6 +1,8 @@
 """What can go wrong when talking to Rocket.Chat, as typed exceptions.
 
 Each message is written for the agent that will read it: what happened and what to do next.
+Server-provided text inside a message is untrusted; the tools layer cleans every error message
+before it is shown.
 
 RocketChatError
 ├── ServerUnreachable     connection refused, DNS failure, timeout
@@ -12,11 +14,14 @@ RocketChatError
 │   ├── RoomNotFound      rooms.info: no room has that name
 │   └── RoomArchived      rooms.info: the room is archived
 └── UnexpectedResponse    non-JSON body, 5xx, or a shape we do not understand
+    └── ResponseTooLarge  an answer over ROCKETCHAT_MCP_MAX_RESPONSE_MB
 """
 
 from __future__ import annotations
 
 import math
+
+from rc_mcp.config import MAX_RESPONSE_MB_VAR, TOKEN_VAR, USER_ID_VAR
 
 
 class RocketChatError(Exception):
@@ -33,7 +38,7 @@ class AuthenticationFailed(RocketChatError):
     def __init__(self, server_message: str) -> None:
         super().__init__(
             f"Rocket.Chat rejected the credentials (HTTP 401: {server_message}). "
-            "Check ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN: the token must belong to that user id, "
+            f"Check {USER_ID_VAR} and {TOKEN_VAR}: the token must belong to that user id, "
             "and a personal access token must have been created with 'Ignore Two Factor Authentication'. "
             "Retrying will not help until the configuration is fixed."
         )
@@ -55,64 +60,65 @@ class RateLimited(RocketChatError):
 class RequestRejected(RocketChatError):
     """The server answered 400 with ``success: false``."""
 
-    def __init__(self, error: str, error_type: str | None, advice: str | None = None) -> None:
+    advice = ""
+
+    def __init__(self, error: str, error_type: str | None) -> None:
         self.error = error
         self.error_type = error_type
         tag = f" [{error_type}]" if error_type and f"[{error_type}]" not in error else ""
         text = f"Rocket.Chat rejected the request: {error}{tag}."
-        super().__init__(f"{text} {advice}" if advice else text)
+        super().__init__(f"{text} {self.advice}" if self.advice else text)
 
 
 class InvalidParams(RequestRejected):
     """The server's query-schema validation failed (``invalid-params`` or ``error-invalid-params``)."""
 
-    def __init__(self, error: str, error_type: str | None) -> None:
-        super().__init__(
-            error,
-            error_type,
-            "This server version does not accept these query parameters; this is a bug in rc-mcp, "
-            "please report it with the server version.",
-        )
+    advice = (
+        "This server version does not accept these query parameters; this is a bug in rc-mcp, "
+        "please report it with the server version."
+    )
 
 
 class NotAllowed(RequestRejected):
     """``error-not-allowed``: the room does not exist or this user cannot read it."""
 
-    def __init__(self, error: str, error_type: str | None) -> None:
-        super().__init__(
-            error,
-            error_type,
-            "The room is unknown or this user may not read it. Send the room's id or its unique name as "
-            "'#name' (not its display name), and check that the user is a member of private rooms.",
-        )
+    advice = (
+        "The room is unknown or this user may not read it. Send the room's id or its unique name as "
+        "'#name' (not its display name), and check that the user is a member of private rooms."
+    )
 
 
 class RoomNotFound(RequestRejected):
     """``rooms.info`` found no room with that name."""
 
-    def __init__(self, error: str, error_type: str | None) -> None:
-        super().__init__(
-            error,
-            error_type,
-            "No room has that name. Use the room's unique name as in its URL (/channel/<name> or "
-            "/group/<name>), not its display name, or its id; direct messages have no name, use their id.",
-        )
+    advice = (
+        "No room has that name. Use the room's unique name as in its URL (/channel/<name> or "
+        "/group/<name>), not its display name, or its id; direct messages have no name, use their id."
+    )
 
 
 class RoomArchived(RequestRejected):
     """``rooms.info`` refuses archived rooms by name."""
 
-    def __init__(self, error: str, error_type: str | None) -> None:
-        super().__init__(
-            error,
-            error_type,
-            "Archived rooms cannot be looked up by name. Pass the room's id instead "
-            "(Administration → Rooms shows it), or ask an admin to unarchive the room.",
-        )
+    advice = (
+        "Archived rooms cannot be looked up by name. Pass the room's id instead "
+        "(Administration → Rooms shows it), or ask an admin to unarchive the room."
+    )
 
 
 class UnexpectedResponse(RocketChatError):
     """The server answered something we cannot interpret (5xx, non-JSON, missing fields)."""
+
+
+class ResponseTooLarge(UnexpectedResponse):
+    """An answer grew past the configured limit while it was read (counted after decompression)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(
+            f"Rocket.Chat's answer was larger than {limit_bytes / 1048576:g} MB ({MAX_RESPONSE_MB_VAR}), so "
+            "rc-mcp stopped reading it. Ask for less at a time (a smaller count, or a cursor instead of an old "
+            f"last_update), or raise {MAX_RESPONSE_MB_VAR}."
+        )
 
 
 def wait_seconds_until(reset_at_ms: int | None, now_ms: int) -> int | None:

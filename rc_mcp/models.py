@@ -1,54 +1,24 @@
-"""Domain models: the parts of Rocket.Chat messages an agent acts on, and the result of one sync.
+"""Domain models: the parts of Rocket.Chat messages and rooms an agent acts on.
 
-Wire documents (dicts as the server sends them) become these models in ``Message.from_wire`` and
-``Deletion.from_wire``; nothing else in rc-mcp reads raw message fields.
+Wire documents (dicts as the server sends them) become these models in ``from_wire``; nothing else
+in rc-mcp reads raw message fields. The server's answers are untrusted too: a document without a
+string ``_id`` or a valid timestamp is not a message (``from_wire`` gives None), so it can neither
+be shown as one nor move a position.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from rc_mcp.times import iso, parse_wire_date, to_ms
 
 Stream = Literal["updated", "deleted"]
-
-# How much of one message text the agent sees, and roughly how much text one result may hold.
-SHOWN_TEXT_LIMIT = 1_500
-RESULT_CHAR_BUDGET = 24_000
-LINE_OVERHEAD_CHARS = 90
-Mode = Literal["last_update", "next", "previous", "checkpoint"]
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch, as Rocket.Chat cursors count them (exact, no float rounding)."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def from_ms(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
-
-
-def iso(moment: datetime) -> str:
-    """ISO-8601 in UTC with milliseconds and ``Z``, the way Rocket.Chat serialises dates."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_wire_date(value: object) -> datetime | None:
-    """A date as the REST API (ISO string) or EJSON (``{"$date": ms}``) writes it."""
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if isinstance(value, dict) and isinstance(value.get("$date"), int | float):
-        return from_ms(int(value["$date"]))
-    return None
+# A time in UTC, written as Rocket.Chat writes it: ISO-8601 with milliseconds and Z.
+UtcTime = Annotated[datetime, PlainSerializer(iso, return_type=str, when_used="json-unless-none")]
+MAX_ID_CHARS = 200
 
 
 class _Model(BaseModel):
@@ -64,6 +34,12 @@ class FileRef(_Model):
     name: str
     type: str | None = None
     size: int | None = None
+    description: str | None = Field(None, description="The caption the uploader wrote")
+
+
+class AttachmentField(_Model):
+    title: str
+    value: str
 
 
 class Attachment(_Model):
@@ -71,6 +47,7 @@ class Attachment(_Model):
 
     title: str | None = None
     text: str | None = None
+    fields: list[AttachmentField] = Field(default_factory=list, description="A bot card's title/value pairs")
     quoted_message_id: str | None = Field(None, description="Set when the attachment quotes another message")
 
 
@@ -88,20 +65,20 @@ class Message(_Model):
     """One message (or system event) as it is now on the server."""
 
     id: str
-    room_id: str
+    room_id: str = ""
     author: str = Field(description="Username of the sender")
     author_name: str | None = Field(None, description="Display name of the sender")
     alias: str | None = Field(None, description="Name shown instead of the author (bots, integrations)")
-    text: str = Field(description="Raw message text (Markdown)")
-    ts: datetime = Field(description="When it was sent (UTC)")
-    updated_at: datetime = Field(description="Last change of any kind: edit, reaction, thread reply, pin…")
+    text: str = Field("", description="Raw message text (Markdown)")
+    ts: UtcTime = Field(description="When it was sent (UTC)")
+    updated_at: UtcTime = Field(description="Last change of any kind: edit, reaction, thread reply, pin…")
     type: str | None = Field(None, description="Rocket.Chat 't' code for system/special messages, else null")
     thread_id: str | None = Field(None, description="Parent message id when this is a thread reply")
     shown_in_room: bool = Field(False, description="Thread reply also sent to the room")
     thread_reply_count: int | None = Field(None, description="On a thread parent: number of replies")
-    thread_last_reply: datetime | None = None
+    thread_last_reply: UtcTime | None = None
     discussion_room_id: str | None = None
-    edited_at: datetime | None = None
+    edited_at: UtcTime | None = None
     edited_by: str | None = None
     pinned: bool = False
     encrypted: bool = Field(False, description="End-to-end encrypted: the text is ciphertext")
@@ -110,30 +87,39 @@ class Message(_Model):
     attachments: list[Attachment] = Field(default_factory=list)
     change: Change | None = Field(None, description="What changed since rc-mcp last showed it; null without store")
 
-    @field_serializer("ts", "updated_at", "thread_last_reply", "edited_at")
-    def _iso(self, value: datetime | None) -> str | None:
-        return iso(value) if value is not None else None
-
     @classmethod
-    def from_wire(cls, doc: dict[str, Any]) -> Message:
+    def from_wire(cls, doc: dict[str, Any]) -> Message | None:
+        """The message, or None when the document has no usable id or time."""
+        msg_id = _id(doc.get("_id"))
+        ts = parse_wire_date(doc.get("ts"))
+        updated_at = parse_wire_date(doc.get("_updatedAt"))
+        ts = ts or updated_at
+        updated_at = updated_at or ts
+        if msg_id is None or ts is None or updated_at is None:
+            return None
         raw_user = doc.get("u")
         user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
-        raw_text = doc.get("msg")
-        ts = parse_wire_date(doc.get("ts")) or EPOCH
         edited_by = doc.get("editedBy")
-        return cls(
-            id=str(doc.get("_id", "")),
-            room_id=str(doc.get("rid", "")),
-            author=str(user.get("username") or user.get("_id") or "unknown"),
-            author_name=_str(user.get("name")),
+        tcount = doc.get("tcount")
+        files = _files(doc)
+        author = _str(user.get("username")) or _str(user.get("_id")) or "unknown"
+        name = _str(user.get("name"))
+        # Values are checked here one by one, so validation would only repeat the work (it is a third
+        # of the cost of a large page).
+        return cls.model_construct(
+            id=msg_id,
+            room_id=_str(doc.get("rid")) or "",
+            author=author,
+            # A display name equal to the username says nothing more.
+            author_name=name if name != author else None,
             alias=_str(doc.get("alias")),
-            text=raw_text if isinstance(raw_text, str) else "",
+            text=_str(doc.get("msg")) or "",
             ts=ts,
-            updated_at=parse_wire_date(doc.get("_updatedAt")) or ts,
+            updated_at=updated_at,
             type=_str(doc.get("t")),
             thread_id=_str(doc.get("tmid")),
             shown_in_room=doc.get("tshow") is True,
-            thread_reply_count=doc.get("tcount") if isinstance(doc.get("tcount"), int) else None,
+            thread_reply_count=tcount if isinstance(tcount, int) and not isinstance(tcount, bool) else None,
             thread_last_reply=parse_wire_date(doc.get("tlm")),
             discussion_room_id=_str(doc.get("drid")),
             edited_at=parse_wire_date(doc.get("editedAt")),
@@ -141,8 +127,9 @@ class Message(_Model):
             pinned=doc.get("pinned") is True,
             encrypted=doc.get("t") == "e2e" or doc.get("e2e") in ("pending", "done"),
             reactions=_reactions(doc.get("reactions")),
-            files=_files(doc),
+            files=_with_captions(files, doc.get("attachments")),
             attachments=_attachments(doc.get("attachments")),
+            change=None,
         )
 
 
@@ -150,61 +137,76 @@ class Deletion(_Model):
     """A message the server moved to its trash: only the id and the time survive."""
 
     id: str
-    deleted_at: datetime
+    deleted_at: UtcTime
     seen_before: bool | None = Field(None, description="Whether rc-mcp had seen the message; null without store")
     recalled: Message | None = Field(None, description="The message as rc-mcp last saw it (local history)")
 
-    @field_serializer("deleted_at")
-    def _iso(self, value: datetime) -> str:
-        return iso(value)
+    @classmethod
+    def from_wire(cls, doc: dict[str, Any]) -> Deletion | None:
+        """The deletion, or None when the record has no usable id or time."""
+        msg_id = _id(doc.get("_id"))
+        deleted_at = parse_wire_date(doc.get("_deletedAt"))
+        if msg_id is None or deleted_at is None:
+            return None
+        return cls.model_construct(id=msg_id, deleted_at=deleted_at, seen_before=None, recalled=None)
+
+
+Item = Message | Deletion
+
+
+def stamp_ms(item: Item) -> int:
+    """The timestamp a cursor counts for this item: ``_updatedAt`` or ``_deletedAt``."""
+    return to_ms(item.updated_at if isinstance(item, Message) else item.deleted_at)
+
+
+RoomKind = Literal["channel", "private group", "direct message", "discussion", "team", "omnichannel", "other"]
+
+
+class Room(_Model):
+    """A room as ``rooms.info``/``rooms.get`` describe it."""
+
+    id: str
+    name: str | None = Field(None, description="The unique name (as in its URL); null for direct messages")
+    display_name: str | None = Field(None, description="The display name (fname), when it differs")
+    kind: RoomKind = "other"
+    archived: bool = False
 
     @classmethod
-    def from_wire(cls, doc: dict[str, Any]) -> Deletion:
-        deleted_at = parse_wire_date(doc.get("_deletedAt")) or EPOCH
-        return cls(id=str(doc.get("_id", "")), deleted_at=deleted_at)
+    def from_wire(cls, doc: dict[str, Any]) -> Room | None:
+        room_id = _id(doc.get("_id"))
+        if room_id is None:
+            return None
+        name = _str(doc.get("name"))
+        fname = _str(doc.get("fname"))
+        return cls(
+            id=room_id,
+            name=name,
+            display_name=fname if fname != name else None,
+            kind=_kind(doc),
+            archived=doc.get("archived") is True,
+        )
+
+    @property
+    def label(self) -> str | None:
+        """What to call the room: its unique name, else its display name."""
+        return self.name or self.display_name
 
 
-class SyncResult(_Model):
-    """What one tool call found, in the order it is shown, with how to go on."""
+def _kind(doc: dict[str, Any]) -> RoomKind:
+    t = doc.get("t")
+    if t == "d":
+        return "direct message"
+    if t in ("l", "v"):
+        return "omnichannel"
+    if isinstance(doc.get("prid"), str) and doc["prid"]:
+        return "discussion"
+    if doc.get("teamMain") is True:
+        return "team"
+    return {"c": "channel", "p": "private group"}.get(t if isinstance(t, str) else "", "other")  # type: ignore[return-value]
 
-    tool: Literal["sync_messages", "list_deleted", "catch_up"]
-    room_id: str
-    room_name: str | None = Field(None, description="The room's unique name, when known")
-    mode: Mode = Field(description="last_update, next (forward from a cursor) or previous (backward)")
-    since: datetime | None = Field(None, description="The last_update the call used (last_update mode)")
-    cursor: str | None = Field(None, description="The next/previous cursor the call used (cursor modes)")
-    messages: list[Message] = Field(default_factory=list)
-    deleted: list[Deletion] = Field(default_factory=list)
-    total: int | None = Field(
-        None, description="last_update mode: how many items the server returned in all (before offset/count)"
-    )
-    offset: int = 0
-    other_stream_count: int | None = Field(
-        None,
-        description="last_update mode: how many items the other tool would show for the same last_update",
-    )
-    next_cursor: str | None = Field(
-        None, description="Pass as 'next' to continue forward; null when nothing further that way"
-    )
-    previous_cursor: str | None = Field(
-        None, description="Pass as 'previous' to continue backward; null when nothing further that way"
-    )
-    continuation: dict[str, Any] | None = Field(
-        None, description="Exact arguments for the next call when this result was cut short; else null"
-    )
-    watermark: str | None = Field(
-        None,
-        description="Milliseconds of the newest change seen; pass as 'next' later to get only newer changes",
-    )
-    checkpoint: str | None = Field(None, description="catch_up: the checkpoint name")
-    caught_up: bool | None = Field(None, description="catch_up: both streams were read to the end")
-    retry_after_seconds: int | None = Field(
-        None, description="Set when the server's rate limit stopped the call early: wait this long, then call again"
-    )
 
-    @field_serializer("since")
-    def _iso(self, value: datetime | None) -> str | None:
-        return iso(value) if value is not None else None
+def _id(value: object) -> str | None:
+    return value if isinstance(value, str) and value and len(value) <= MAX_ID_CHARS else None
 
 
 def _str(value: object) -> str | None:
@@ -218,7 +220,7 @@ def _reactions(raw: object) -> list[Reaction]:
     for emoji, entry in raw.items():
         names = entry.get("usernames") if isinstance(entry, dict) else None
         usernames = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-        out.append(Reaction(emoji=str(emoji), usernames=usernames))
+        out.append(Reaction.model_construct(emoji=str(emoji), usernames=usernames))
     return out
 
 
@@ -227,16 +229,37 @@ def _files(doc: dict[str, Any]) -> list[FileRef]:
     entries = raw if isinstance(raw, list) else ([doc["file"]] if isinstance(doc.get("file"), dict) else [])
     out = []
     for entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        if isinstance(entry, dict) and _str(entry.get("name")):
             size = entry.get("size")
             out.append(
-                FileRef(
+                FileRef.model_construct(
                     name=entry["name"],
                     type=_str(entry.get("type")),
-                    size=size if isinstance(size, int) else None,
+                    size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                    description=None,
                 )
             )
     return out
+
+
+def _is_file_attachment(entry: dict[str, Any]) -> bool:
+    # File uploads repeat the file as an attachment with title_link; the file list already has it.
+    return isinstance(entry.get("title_link"), str) and entry.get("type") == "file"
+
+
+def _with_captions(files: list[FileRef], raw: object) -> list[FileRef]:
+    """Files with the caption the uploader wrote, which only the upload's attachment carries."""
+    if not files or not isinstance(raw, list):
+        return files
+    captions = {
+        entry.get("title"): entry["description"]
+        for entry in raw
+        if isinstance(entry, dict) and _is_file_attachment(entry) and _str(entry.get("description"))
+    }
+    if not captions:
+        return files
+    only = next(iter(captions.values())) if len(files) == 1 and len(captions) == 1 else None
+    return [f.model_copy(update={"description": captions.get(f.name, only)}) for f in files]
 
 
 def _attachments(raw: object) -> list[Attachment]:
@@ -244,18 +267,32 @@ def _attachments(raw: object) -> list[Attachment]:
         return []
     out = []
     for entry in raw:
-        if not isinstance(entry, dict):
-            continue
-        # File uploads repeat the file as an attachment with title_link; the file list already has it.
-        if isinstance(entry.get("title_link"), str) and entry.get("type") == "file":
+        if not isinstance(entry, dict) or _is_file_attachment(entry):
             continue
         link = entry.get("message_link")
         quoted = link.rsplit("msg=", 1)[-1] if isinstance(link, str) and "msg=" in link else None
         out.append(
-            Attachment(
+            Attachment.model_construct(
                 title=_str(entry.get("title")) or _str(entry.get("author_name")),
                 text=_str(entry.get("text")) or _str(entry.get("description")),
+                fields=_fields(entry.get("fields")),
                 quoted_message_id=quoted,
             )
         )
     return out
+
+
+def _fields(raw: object) -> list[AttachmentField]:
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for entry in raw:
+        if isinstance(entry, dict):
+            title, value = entry.get("title"), entry.get("value")
+            if isinstance(title, str | int | float) or isinstance(value, str | int | float):
+                out.append(AttachmentField.model_construct(title=_text(title), value=_text(value)))
+    return out
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else "" if value is None or isinstance(value, bool) else str(value)

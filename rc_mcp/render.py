@@ -1,4 +1,4 @@
-"""Pure functions that turn a ``SyncResult`` into the text an agent reads.
+"""Pure functions that turn a result (``StreamPage``, ``CatchUp``) into the text an agent reads.
 
 Format: a header line, then one line per item in UTC, with a date line whenever the day changes,
 then a footer that gives the exact arguments of the next call. Message text is untrusted: control
@@ -9,13 +9,21 @@ of its own (and therefore cannot forge a header, a footer or another message).
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from datetime import datetime
 from typing import Any
 
-from rc_mcp.models import SHOWN_TEXT_LIMIT, Deletion, FileRef, Message, SyncResult, from_ms, iso
+from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, Stream
+from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, StreamPage
+from rc_mcp.times import from_ms, iso
 
-ATTACHMENT_TEXT_LIMIT = 200
+# The tools' names, as the text tells the agent to call them.
+STREAM_TOOLS: dict[Stream, str] = {"updated": "sync_messages", "deleted": "list_deleted"}
+CATCH_UP_TOOL = "catch_up"
+
+FIELD_LIMIT = 120
+REACTORS_SHOWN = 3
 
 SYSTEM_EVENTS: dict[str, str] = {
     "uj": "joined the room",
@@ -103,6 +111,10 @@ CHANGE_WORDS: dict[str, str] = {
 # Characters that break a line in some renderer: all become an escaped "\n".
 _LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
 _ZWJ = "\u200d"
+_UNSAFE_IN_JSON = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\ufe00-\ufe0f\ufeff\U000e0000-\U000e0fff]"
+)
 
 
 def clean(text: str, limit: int | None = None) -> str:
@@ -129,20 +141,21 @@ def _visible(ch: str, previous: str) -> bool:
     return unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co")
 
 
-def render(result: SyncResult) -> str:
+def render(result: StreamPage | CatchUp) -> str:
     """The whole text answer of one tool call."""
-    lines = [_header(result)]
-    if result.tool == "catch_up":
+    lines = [_catch_up_header(result) if isinstance(result, CatchUp) else _stream_header(result)]
+    lines.extend(f"note: {clean(note, 600)}" for note in _notes(result))
+    body: list[str] = []
+    if isinstance(result, CatchUp):
         if result.messages:
-            lines.append("changed messages:")
-            lines.extend(_lines(result.messages))
+            body.append("changed messages:")
+            body.extend(_lines(result.messages))
         if result.deleted:
-            lines.append("deleted messages:")
-            lines.extend(_lines(result.deleted))
+            body.append("deleted messages:")
+            body.extend(_lines(result.deleted))
     else:
-        lines.extend(_lines(result.messages if result.tool == "sync_messages" else result.deleted))
-    if len(lines) == 1:
-        lines.append(_nothing(result))
+        body.extend(_lines(result.messages if result.stream == "updated" else result.deleted))
+    lines.extend(body or [_nothing(result)])
     lines.append(_footer(result))
     return "\n".join(lines)
 
@@ -220,15 +233,9 @@ def _markers(message: Message) -> list[str]:
     if message.discussion_room_id:
         out.append(f"discussion room {clean(message.discussion_room_id, 40)}")
     out.extend(_file(f) for f in message.files)
-    for attachment in message.attachments:
-        if attachment.quoted_message_id:
-            out.append(f"quotes {clean(attachment.quoted_message_id, 40)}")
-            continue
-        title = f' "{clean(attachment.title, 80)}"' if attachment.title else ""
-        text = f": {clean(attachment.text, ATTACHMENT_TEXT_LIMIT)}" if attachment.text else ""
-        out.append(f"attachment{title}{text}")
+    out.extend(_attachment(a) for a in message.attachments)
     if message.reactions:
-        out.append("reactions " + ", ".join(f"{clean(r.emoji, 40)} {len(r.usernames)}" for r in message.reactions))
+        out.append("reactions " + "; ".join(_reaction(r) for r in message.reactions))
     if message.pinned:
         out.append("pinned")
     # Reactions, pins and thread replies also stamp _updatedAt; only an unexplained change is worth a marker.
@@ -246,7 +253,32 @@ def _markers(message: Message) -> list[str]:
 def _file(file: FileRef) -> str:
     size = f", {_size(file.size)}" if file.size is not None else ""
     kind = f" ({clean(file.type, 60)}{size})" if file.type else (f" ({_size(file.size)})" if file.size else "")
-    return f"file {clean(file.name, 120)}{kind}"
+    caption = f": {clean(file.description, ATTACHMENT_TEXT_LIMIT)}" if file.description else ""
+    return f"file {clean(file.name, 120)}{kind}{caption}"
+
+
+def _attachment(attachment: Attachment) -> str:
+    if attachment.quoted_message_id:
+        return f"quotes {clean(attachment.quoted_message_id, 40)}"
+    title = f' "{clean(attachment.title, 80)}"' if attachment.title else ""
+    text = f": {clean(attachment.text, ATTACHMENT_TEXT_LIMIT)}" if attachment.text else ""
+    fields = "".join(
+        f"; {clean(f.title, FIELD_LIMIT)}: {clean(f.value, FIELD_LIMIT)}"
+        if f.title
+        else f"; {clean(f.value, FIELD_LIMIT)}"
+        for f in attachment.fields
+    )
+    return f"attachment{title}{text}{fields}"
+
+
+def _reaction(reaction: Reaction) -> str:
+    """``:tada: bob, carol``; past three names ``:+1: a, b, c +2``; the count alone when nobody is named."""
+    emoji = clean(reaction.emoji, 40)
+    if not reaction.usernames:
+        return f"{emoji} ?"
+    who = ", ".join(clean(name, 40) for name in reaction.usernames[:REACTORS_SHOWN])
+    more = len(reaction.usernames) - REACTORS_SHOWN
+    return f"{emoji} {who}" + (f" +{more}" if more > 0 else "")
 
 
 def _size(size: int | None) -> str:
@@ -263,46 +295,48 @@ def _clock(moment: datetime | None) -> str:
     return moment.strftime("%H:%M:%S") if moment else "?"
 
 
-def _header(result: SyncResult) -> str:
-    room = f"#{clean(result.room_name, 80)} (id {result.room_id})" if result.room_name else result.room_id
-    parts = [f"{result.tool} room={room}"]
-    if result.tool == "catch_up":
-        parts.append(f"checkpoint={result.checkpoint}")
-        parts.append(f"changes since {iso(result.since) if result.since else '?'}")
-        parts.append(f"{_count(len(result.messages), 'changed message')}{_kinds(result)}")
-        parts.append(_count(len(result.deleted), "deletion"))
-        parts.append("times UTC")
-        return " | ".join(parts)
-    shown = len(result.messages) if result.tool == "sync_messages" else len(result.deleted)
-    what = "messages" if result.tool == "sync_messages" else "deletions"
-    if result.mode == "last_update":
-        verb = "changed" if result.tool == "sync_messages" else "deleted"
-        parts.append(f"{verb} since {iso(result.since) if result.since else '?'}")
-        window = f"{result.offset + 1}-{result.offset + shown}" if shown else "0"
-        parts.append(f"{what} {window} of {result.total}{_kinds(result)}")
-        if result.other_stream_count:
-            other = "deletion" if result.tool == "sync_messages" else "changed message"
-            tool = "list_deleted" if result.tool == "sync_messages" else "sync_messages"
-            parts.append(f"{_count(result.other_stream_count, other)} in the same range ({tool} shows them)")
+def _room(result: StreamPage | CatchUp) -> str:
+    room_id = clean(result.room_id, 80)
+    return f"#{clean(result.room_name, 80)} (id {room_id})" if result.room_name else room_id
+
+
+def _catch_up_header(result: CatchUp) -> str:
+    return " | ".join(
+        [
+            f"{CATCH_UP_TOOL} room={_room(result)}",
+            f"checkpoint={clean(result.checkpoint, 64)}",
+            f"changes since {iso(result.since)}",
+            f"{_count(len(result.messages), 'changed message')}{_kinds(result.messages)}",
+            _count(len(result.deleted), "deletion"),
+            "times UTC",
+        ]
+    )
+
+
+def _stream_header(result: StreamPage) -> str:
+    updated = result.stream == "updated"
+    verb = "changed" if updated else "deleted"
+    if result.mode == "last_update" and result.since is not None:
+        where = f"{verb} since {iso(result.since)}"
     else:
-        verb = "changed" if result.tool == "sync_messages" else "deleted"
         direction = "after" if result.mode == "next" else "before"
-        anchor = f"{iso(from_ms(int(result.cursor)))} (cursor {result.cursor})" if result.cursor else "the cursor"
-        parts.append(f"{verb} {direction} {anchor}")
-        order = "oldest first" if result.mode == "next" else "newest first"
-        parts.append(f"{_count(shown, what[:-1])}{_kinds(result)}, {order}")
-    parts.append("times UTC")
-    return " | ".join(parts)
+        where = f"{verb} {direction} {iso(from_ms(int(result.position)))} (cursor {result.position})"
+    shown = len(result.messages) if updated else len(result.deleted)
+    order = "newest first" if result.mode == "previous" else "oldest first"
+    noun = "message" if updated else "deletion"
+    kinds = _kinds(result.messages) if updated else ""
+    parts = [f"{STREAM_TOOLS[result.stream]} room={_room(result)}", where, f"{_count(shown, noun)}{kinds}, {order}"]
+    return " | ".join([*parts, "times UTC"])
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _kinds(result: SyncResult) -> str:
-    """``: 3 new, 1 text edited`` when the local store classified the messages, else nothing."""
+def _kinds(messages: list[Message]) -> str:
+    """`` (3 new, 1 text edited)`` when the local history classified the messages, else nothing."""
     tally: dict[str, int] = {}
-    for message in result.messages:
+    for message in messages:
         for kind in message.change.kinds if message.change else ():
             tally[kind] = tally.get(kind, 0) + 1
     if not tally:
@@ -310,34 +344,51 @@ def _kinds(result: SyncResult) -> str:
     return " (" + ", ".join(f"{n} {CHANGE_WORDS[k]}" for k, n in tally.items()) + ")"
 
 
-def _nothing(result: SyncResult) -> str:
-    if result.tool == "catch_up":
+def _notes(result: StreamPage | CatchUp) -> list[str]:
+    notes = list(result.notes)
+    if result.cut_short == "deadline":
+        notes.append("this call reached its time limit before it read everything; the next call goes on from here")
+    elif result.cut_short == "request_budget":
+        notes.append("this call made as many requests as one call may; the next call goes on from here")
+    return notes
+
+
+def _nothing(result: StreamPage | CatchUp) -> str:
+    if isinstance(result, CatchUp):
         return "(nothing changed since the last look)"
-    what = "no messages changed" if result.tool == "sync_messages" else "no messages deleted"
-    if result.mode == "last_update":
-        return f"({what} since {iso(result.since) if result.since else '?'})"
+    what = "no messages changed" if result.stream == "updated" else "no messages deleted"
+    if result.mode == "last_update" and result.since is not None:
+        return f"({what} since {iso(result.since)})"
     return f"({what} {'after' if result.mode == 'next' else 'before'} this cursor)"
 
 
-def _footer(result: SyncResult) -> str:
-    if result.retry_after_seconds is not None and result.continuation:
+def _footer(result: StreamPage | CatchUp) -> str:
+    tool = CATCH_UP_TOOL if isinstance(result, CatchUp) else STREAM_TOOLS[result.stream]
+    if result.continuation and result.cut_short == "rate_limit" and result.retry_after_seconds is not None:
         return (
             f"paused: Rocket.Chat's rate limit stopped this call early; in {result.retry_after_seconds} s "
-            f"call {result.tool} {_args(result.continuation)}"
+            f"call {tool} {json_line(result.continuation)}"
         )
     if result.continuation:
-        return f"more: call {result.tool} {_args(result.continuation)}"
-    if result.tool == "catch_up":
+        return f"more: call {tool} {json_line(result.continuation)}"
+    if isinstance(result, CatchUp):
         when = f" to {iso(from_ms(int(result.watermark)))}" if result.watermark else ""
         again = {"room_id": result.room_id, "checkpoint": result.checkpoint}
-        return f"end: caught up{when}; checkpoint saved. Later, call catch_up {_args(again)} for newer changes."
+        return f"end: caught up{when}; checkpoint saved. Later, call {tool} {json_line(again)} for newer changes."
     if result.mode == "previous":
         return "end: this is the oldest change."
     if result.watermark:
         later = {"room_id": result.room_id, "next": result.watermark}
-        return f"end: up to date. For later changes call {result.tool} {_args(later)}"
+        return f"end: up to date. For later changes call {tool} {json_line(later)}"
     return "end."
 
 
-def _args(arguments: dict[str, Any]) -> str:
-    return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+def json_line(arguments: dict[str, Any]) -> str:
+    """Arguments as exact JSON on one line: anything invisible or line-breaking is \\u-escaped."""
+    text = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    encoded = match.group().encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(encoded[i : i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rc_mcp.models import Deletion, Message, to_ms
+from rc_mcp.models import Deletion, Message
+from rc_mcp.times import to_ms
 
 FILE_NAME = "rc-mcp.sqlite3"
 _PRUNE_EVERY = 500  # upserts between two size/age prunes
@@ -73,6 +74,10 @@ class Checkpoint:
     deleted_after: int
     caught_up_at: int | None  # server time of the newest change seen when both streams were read to the end
     version: int
+
+
+class StoreError(Exception):
+    """The local history could not be read or written."""
 
 
 class CheckpointConflict(Exception):

@@ -1,22 +1,164 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
+from mcp import Client
 
+from rc_mcp.config import Settings
 from rc_mcp.emulator import Emulator, RateLimiter, Workspace, serve
 from rc_mcp.emulator.runner import RunningEmulator
+from rc_mcp.history import History
+from rc_mcp.results import CatchUp, StreamPage
+from rc_mcp.server import build_server
+from rc_mcp.session import Session
+from rc_mcp.store import FILE_NAME, MessageStore
 
 pytest_plugins = ["rc_mcp.pytest_plugin"]
 
 T0 = 1_795_165_200_000  # 2026-11-20T09:00:00Z
+SYNC_PATH = "/api/v1/chat.syncMessages"
 
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps: waits are instant and certain, never a race."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.ms = now_ms
+        self.slept = 0.0
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    async def sleep(self, seconds: float) -> None:
+        self.ms += round(seconds * 1000)
+        self.slept += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+def settings_for(url: str, user_id: str = "USER", token: str = "user-token", **env: str) -> Settings:
+    return Settings.from_env(
+        {"ROCKETCHAT_URL": url, "ROCKETCHAT_USER_ID": user_id, "ROCKETCHAT_AUTH_TOKEN": token, **env}
+    )
+
+
+def bare_workspace(clock: Any = None) -> tuple[Workspace, str]:
+    """An admin, a plain user and one public channel."""
+    ws = Workspace(clock=clock or (lambda: T0 + 3_600_000))
+    ws.add_user("admin", token="admin-token", roles=("admin",), user_id="ADMIN")
+    ws.add_user("user", token="user-token", user_id="USER")
+    room = ws.add_room("conformance", room_id="ROOM", at=T0 - 1000)
+    return ws, room.id
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The emulator's ASGI app, counting the rows and bytes each chat.syncMessages answer carried."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.rows = 0
+        self.bytes = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        if request.url.path == SYNC_PATH:
+            self.bytes += len(body)
+            result = json.loads(body).get("result") or {}
+            self.rows += len(result.get("updated") or []) + len(result.get("deleted") or [])
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+
+@dataclass
+class Harness:
+    """The emulator in process (ASGI), a session on it as the plain user, and a controlled clock.
+
+    Nothing here listens on a port or sleeps for real: the fast way to test the logic end to end
+    through the real HTTP stack (httpx, the emulator's routes) and, with ``mcp()``, the MCP layer.
+    """
+
+    workspace: Workspace
+    room: str
+    emulator: Emulator
+    clock: FakeClock
+    state_dir: Path
+    settings: Settings
+    sessions: list[Session] = field(default_factory=list)
+    transport: CountingTransport | None = None
+
+    def session(self, *, history: bool = True, **env: str) -> Session:
+        settings = settings_for("http://rc.test", **env) if env else self.settings
+        store = (
+            MessageStore(self.state_dir / FILE_NAME, settings.account, max_messages=100_000, max_age_days=3650)
+            if history
+            else None
+        )
+        self.transport = self.transport or CountingTransport(self.emulator.app)
+        opened = Session(
+            settings,
+            transport=self.transport,
+            history=History(store),
+            clock=self.clock,
+        )
+        self.sessions.append(opened)
+        return opened
+
+    @property
+    def rows_fetched(self) -> int:
+        return self.transport.rows if self.transport else 0
+
+    def sync_requests(self) -> list[dict[str, str]]:
+        return [dict(r.query) for r in self.emulator.requests_to(SYNC_PATH)]
+
+    def post_many(self, count: int, start: int = T0 + 1, step: int = 1, author: str = "admin") -> list[str]:
+        return [self.workspace.post(self.room, author, f"m{i}", at=start + i * step) for i in range(count)]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    clock = FakeClock(T0 + 3_600_000)
+    ws, room = bare_workspace(clock.now_ms)
+    made = Harness(ws, room, Emulator(ws), clock, tmp_path, settings_for("http://rc.test"))
+    yield made
+    for session in made.sessions:
+        await session.__aexit__(None, None, None)
+        if session.history.store is not None:
+            session.history.store.close()
+
+
+def emulator_limiter(emulator: Emulator, calls: int | None, clock: FakeClock, window_ms: int = 60_000) -> None:
+    """Rocket.Chat's rate limiter on the emulator, on the harness clock (None: no limit)."""
+    emulator.rate_limiter = RateLimiter(calls=calls, window_ms=window_ms, clock=clock.now_ms) if calls else None
+
+
+@pytest.fixture
+async def mcp(harness: Harness) -> AsyncIterator[Client]:
+    """An MCP client connected in memory to the real server, over the harness session."""
+    session = harness.session()
+    async with Client(build_server(harness.settings, session=session)) as client:
+        yield client
+
+
+def ids(result: StreamPage | CatchUp) -> list[str]:
+    return [m.id for m in result.messages] + [d.id for d in result.deleted]
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+# --- the emulator on a real loopback port, for tests that need a real socket --------------------
 
 
 @dataclass
@@ -33,14 +175,6 @@ class Server:
     @property
     def emulator(self) -> Emulator:
         return self.running.emulator
-
-
-def bare_workspace() -> tuple[Workspace, str]:
-    ws = Workspace(clock=lambda: T0 + 3_600_000)
-    ws.add_user("admin", token="admin-token", roles=("admin",), user_id="ADMIN")
-    ws.add_user("user", token="user-token", user_id="USER")
-    room = ws.add_room("conformance", room_id="ROOM", at=T0 - 1000)
-    return ws, room.id
 
 
 @pytest.fixture

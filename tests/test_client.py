@@ -78,7 +78,7 @@ async def test_cursor_request_shape() -> None:
             "success": True,
         }
     )
-    await call(handler, room_id="R", type=SyncType.DELETED, previous=1795165200000, count=200)
+    await call(handler, room_id="R", sync_type=SyncType.DELETED, before=1795165200000, count=200)
     assert list(seen[0].url.params.multi_items()) == [
         ("roomId", "R"),
         ("type", "DELETED"),
@@ -100,11 +100,12 @@ async def test_url_prefix_is_kept() -> None:
     [
         {"room_id": "", "last_update": datetime.now(UTC)},
         {"room_id": "R"},
-        {"room_id": "R", "last_update": datetime.now(UTC), "next": 1, "type": SyncType.UPDATED},
-        {"room_id": "R", "next": 1},  # a cursor without type
-        {"room_id": "R", "next": 1, "previous": 2, "type": SyncType.UPDATED},
-        {"room_id": "R", "next": -1, "type": SyncType.UPDATED},
-        {"room_id": "R", "next": 1, "type": SyncType.UPDATED, "count": 0},
+        {"room_id": "R", "last_update": datetime.now(UTC), "after": 1, "sync_type": SyncType.UPDATED},
+        {"room_id": "R", "after": 1},  # a cursor without type
+        {"room_id": "R", "after": 1, "before": 2, "sync_type": SyncType.UPDATED},
+        {"room_id": "R", "after": -1, "sync_type": SyncType.UPDATED},
+        {"room_id": "R", "after": 8_640_000_000_000_001, "sync_type": SyncType.UPDATED},  # past JavaScript's dates
+        {"room_id": "R", "after": 1, "sync_type": SyncType.UPDATED, "count": 0},
         {"room_id": "R", "last_update": datetime(2026, 1, 1)},  # naive: the server would misread it
     ],
 )
@@ -128,7 +129,7 @@ async def test_response_is_parsed() -> None:
             "X-RateLimit-Reset": "1795165260000",
         },
     )
-    response = await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
+    response = await call(handler, room_id="R", sync_type=SyncType.UPDATED, after=1)
     assert response.updated == [{"_id": "a"}]
     assert (response.cursor_next, response.cursor_previous) == ("17", "3")
     assert response.rate_limit is not None and response.rate_limit.remaining == 7
@@ -158,6 +159,8 @@ ERRORS = [
     (200, b"<html>login</html>", UnexpectedResponse, "non-JSON body"),
     (200, {"success": True}, UnexpectedResponse, "without a 'result' object"),
     (200, {"result": {"updated": "x"}, "success": True}, UnexpectedResponse, "malformed 'updated'"),
+    (302, b"", UnexpectedResponse, "does not follow redirects"),
+    (400, {"success": False, "error": "x" * 10_000, "errorType": "y" * 10_000}, RequestRejected, "x" * 500),
     (200, {"result": {"updated": [], "cursor": {"next": "abc"}}, "success": True}, UnexpectedResponse, "non-numeric"),
 ]  # fmt: skip
 
@@ -166,9 +169,18 @@ ERRORS = [
 async def test_error_mapping(status: int, body: Any, error: type[Exception], text: str) -> None:
     _, handler = recording(status, body)
     with pytest.raises(error) as raised:
-        await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
+        await call(handler, room_id="R", sync_type=SyncType.UPDATED, after=1)
     assert text in str(raised.value)
     assert type(raised.value) is error
+
+
+async def test_a_429_is_read_against_the_servers_clock() -> None:
+    headers = {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795165212000",
+               "Date": "Fri, 20 Nov 2026 09:00:00 GMT"}  # fmt: skip
+    _, handler = recording(429, {"success": False, "error": "Error, too many requests."}, headers)
+    with pytest.raises(RateLimited) as raised:
+        await call(handler, room_id="R", sync_type=SyncType.UPDATED, after=1)
+    assert raised.value.wait_seconds == 12
 
 
 async def test_rate_limited_carries_the_reset() -> None:
@@ -182,9 +194,9 @@ async def test_rate_limited_carries_the_reset() -> None:
         429, body, {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
     )
     with pytest.raises(RateLimited) as raised:
-        await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
+        await call(handler, room_id="R", sync_type=SyncType.UPDATED, after=1)
     assert raised.value.reset_at_ms == reset
-    assert raised.value.wait_seconds in (29, 30)
+    assert raised.value.wait_seconds == 30  # no Date header: the seconds the body names
     assert "Retry the same call in" in str(raised.value)
 
 
@@ -196,7 +208,7 @@ async def test_transport_failures(exc: httpx.HTTPError) -> None:
         raise exc
 
     with pytest.raises(ServerUnreachable) as raised:
-        await call(handler, room_id="R", type=SyncType.UPDATED, next=1)
+        await call(handler, room_id="R", sync_type=SyncType.UPDATED, after=1)
     assert "chat.example.com" in str(raised.value)
 
 
@@ -206,7 +218,7 @@ async def test_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     async with RocketChatClient(SETTINGS, transport=httpx.MockTransport(handler)) as client:
         assert "SECRET" not in repr(client)
         with pytest.raises(AuthenticationFailed) as raised:
-            await client.sync_messages(room_id="R", type=SyncType.UPDATED, next=1)
+            await client.sync_messages(room_id="R", sync_type=SyncType.UPDATED, after=1)
     assert "SECRET" not in str(raised.value)
     assert "SECRET" not in caplog.text
 
@@ -219,4 +231,21 @@ async def test_me_and_info() -> None:
 
     async with RocketChatClient(SETTINGS, transport=httpx.MockTransport(handler)) as client:
         assert (await client.me())["username"] == "bot"
-        assert (await client.server_info())["version"] == "7.10.0"
+        assert (await client.server_info()).body["version"] == "7.10.0"
+
+
+async def test_no_http_client_is_built_before_the_first_request() -> None:
+    client = RocketChatClient(SETTINGS)
+    assert client._http is None  # the CA bundle costs ~80 ms of start-up an MCP handshake does not need
+    await client.aclose()
+
+
+async def test_answers_over_the_size_limit_are_refused_while_streaming() -> None:
+    settings = SETTINGS.model_copy(update={"max_response_bytes": 1000})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"result": {"updated": [' + b'{"_id": "a"},' * 200 + b"]}}")
+
+    async with RocketChatClient(settings, transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UnexpectedResponse, match="was larger than"):
+            await client.sync_messages(room_id="R", sync_type=SyncType.UPDATED, after=1)

@@ -92,7 +92,7 @@ async def test_catch_up_through_the_rate_limiter_without_error() -> None:
         # State, not timing: whether a wait was needed depends on how fast this machine is, but a
         # paced client is never refused. The wait itself is tested with a controlled clock in process.
         assert session.emulator.rate_limiter is not None and session.emulator.rate_limiter.rejected == 0
-        assert all("rate" in m for m in progress)
+        assert progress  # the host heard from the call while it read (and waited, when it had to)
 
 
 async def test_checkpoint_survives_a_server_restart_and_shows_edits_and_deletions() -> None:
@@ -137,5 +137,5 @@ async def test_store_off_keeps_no_history() -> None:
             plain = await client.call_tool("sync_messages", {"room_id": "GENERAL", "last_update": DEMO_START})
             refused = await client.call_tool("catch_up", {"room_id": "GENERAL"})
         assert list(session.state_dir.iterdir()) == []
-    assert plain.is_error is False and all(m["change"] is None for m in (plain.structured_content or {})["messages"])
-    assert refused.is_error is True and "needs the local store" in text_of(refused)
+    assert plain.is_error is False and all("change" not in m for m in (plain.structured_content or {})["messages"])
+    assert refused.is_error is True and "needs the local history" in text_of(refused)

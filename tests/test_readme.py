@@ -34,8 +34,11 @@ def reference(tools: list[Tool]) -> str:
         parts.append("```text\n" + (tool.description or "") + "\n```\n")
         parts.append("| argument | type | required | description |\n|---|---|---|---|")
         for name, prop in schema["properties"].items():
-            kinds = [p.get("type", "?") for p in prop.get("anyOf", [prop])]
-            kind = " or ".join(k for k in kinds if k != "null")
+            kinds: list[str] = []
+            for option in prop.get("anyOf", [prop]):
+                found = option.get("type", "?")
+                kinds.extend(found if isinstance(found, list) else [found])
+            kind = " or ".join(dict.fromkeys(k for k in kinds if k != "null"))
             required = "yes" if name in schema.get("required", []) else "no"
             description = prop.get("description", "").replace("|", "\\|")
             parts.append(f"| `{name}` | {kind} | {required} | {description} |")

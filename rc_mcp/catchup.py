@@ -1,0 +1,217 @@
+"""``catch_up`` without MCP: both streams of a room since a named checkpoint's last look.
+
+A checkpoint keeps, per stream, the server timestamp of the last item read, and the items fetched
+but not shown yet (pending), all saved in one transaction with the page shown. The trash is read
+once the updated stream is read and shown to its end, so a long look reads it once, at the end,
+and a rate limit on the updates never advances it. The checkpoint is "caught up" only when both
+streams were read to the end, and its watermark is a server timestamp, never the local clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+
+from rc_mcp.history import History
+from rc_mcp.models import Deletion, Item, Message, Room, Stream, stamp_ms
+from rc_mcp.paging import Pager, Stop
+from rc_mcp.results import Budget, CatchUp
+from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
+from rc_mcp.store import Checkpoint, CheckpointConflict, MessageStore, StoreError
+from rc_mcp.times import from_ms, to_ms
+
+# The server has no cap on count in cursor mode, and every request costs one of a normal user's
+# 10 calls a minute, so catch_up reads in large pages and keeps what it cannot show yet.
+PAGE = 1000
+FIRST_LOOK = timedelta(hours=24)
+
+
+class CheckpointError(Exception):
+    """The checkpoint could not be read or advanced; nothing was shown as read and nothing was lost."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"catch_up could not go on: {why}. Nothing was lost; call catch_up again to continue.")
+
+
+@dataclass(frozen=True)
+class _StreamRead:
+    """One stream's part of a catch-up call: what to show, what waits for the next call, where
+    the server was read to, and whether it was read to its end."""
+
+    shown: list[Item]
+    rest: list[Item]
+    position: int
+    complete: bool
+    stopped: Stop | None
+
+    @property
+    def finished(self) -> bool:
+        return self.complete and not self.rest
+
+    def cut(self, budget: Budget) -> _StreamRead:
+        items = self.shown + self.rest
+        count = budget.fit(items)
+        return replace(self, shown=items[:count], rest=items[count:])
+
+
+@dataclass(frozen=True)
+class _Look:
+    previous: Checkpoint | None
+    first: int
+    updated: _StreamRead
+    deleted: _StreamRead
+
+    @property
+    def caught_up(self) -> bool:
+        return self.updated.finished and self.deleted.finished
+
+    @property
+    def stopped(self) -> Stop | None:
+        return self.updated.stopped or self.deleted.stopped
+
+
+class CatchUpReader:
+    """Catch-ups of one account's rooms; calls on one checkpoint are serialised in this process."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._locks: dict[tuple[str, str], anyio.Lock] = {}
+
+    def store(self) -> MessageStore:
+        if self.history.store is None:
+            raise ArgumentError(
+                "catch_up needs the local history, which is off: use sync_messages and list_deleted with "
+                "last_update or next instead (or turn the history on, see ROCKETCHAT_MCP_STORE)"
+            )
+        return self.history.store
+
+    async def catch_up(self, pager: Pager, room: Room, name: str, start: datetime | None, budget: Budget) -> CatchUp:
+        store = self.store()
+        async with self._locks.setdefault((room.id, name), anyio.Lock()):
+            look = await self._read(pager, store, room, name, start, budget)
+            notes = pager.notes()
+            messages, deletions = await self._save(store, room, name, look, notes)
+            return _result(room, name, look, messages, deletions, budget, notes)
+
+    async def _read(
+        self, pager: Pager, store: MessageStore, room: Room, name: str, start: datetime | None, budget: Budget
+    ) -> _Look:
+        try:
+            previous = await anyio.to_thread.run_sync(store.checkpoint, room.id, name)
+            pending_u, pending_d = await anyio.to_thread.run_sync(store.pending, room.id, name)
+        except StoreError as exc:
+            raise CheckpointError(f"the checkpoint could not be read from the local history ({exc})") from None
+        if previous is not None and start is not None:
+            raise ArgumentError(
+                f"checkpoint {name!r} already exists for this room: leave out since to continue from it, "
+                "or pick a new checkpoint name to start over from another time"
+            )
+        # A first look starts from a local-clock bound; every later position is a server timestamp.
+        first = to_ms(start) if start else pager.clock.now_ms() - FIRST_LOOK // timedelta(milliseconds=1)
+        updated = await _read_on(
+            pager, room.id, "updated", previous.updated_after if previous else first, list(pending_u), budget
+        )
+        deleted_after = previous.deleted_after if previous else first
+        if updated.finished and updated.stopped is None:
+            deleted = await _read_on(pager, room.id, "deleted", deleted_after, list(pending_d), budget)
+        else:
+            deleted = _StreamRead(list(pending_d), [], deleted_after, False, None).cut(budget)
+        return _Look(previous, first, updated, deleted)
+
+    async def _save(
+        self, store: MessageStore, room: Room, name: str, look: _Look, notes: list[str]
+    ) -> tuple[list[Message], list[Deletion]]:
+        messages = [m for m in look.updated.shown if isinstance(m, Message)]
+        deletions = [d for d in look.deleted.shown if isinstance(d, Deletion)]
+        annotated = await self.history.annotate(messages, deletions, notes)
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: store.save_checkpoint(
+                    look.previous,
+                    room_id=room.id,
+                    name=name,
+                    updated_after=look.updated.position,
+                    deleted_after=look.deleted.position,
+                    caught_up_at=_caught_up_at(look),
+                    messages=messages,
+                    deletions=deletions,
+                    pending_messages=[m for m in look.updated.rest if isinstance(m, Message)],
+                    pending_deletions=[d for d in look.deleted.rest if isinstance(d, Deletion)],
+                )
+            )
+        except CheckpointConflict:
+            raise CheckpointError(
+                f"another rc-mcp process advanced checkpoint {name!r} while this call was reading"
+            ) from None
+        except StoreError as exc:
+            raise CheckpointError(f"the checkpoint could not be saved in the local history ({exc})") from None
+        return annotated
+
+
+async def _read_on(
+    pager: Pager, room_id: str, stream: Stream, position: int, waiting: list[Item], budget: Budget
+) -> _StreamRead:
+    """One stream of a catch-up: what waited from the last call, then more from the server while
+    everything fits in this answer."""
+    read = _StreamRead(waiting, [], position, False, None)
+    if len(waiting) >= budget.max_items or budget.fit(waiting) < len(waiting):
+        return read.cut(budget)
+    gathered = await pager.gather(room_id, stream, True, position, budget.max_items - len(waiting), PAGE)
+    fetched = gathered.rows
+    position = stamp_ms(fetched[-1]) if fetched else position
+    return _StreamRead(waiting + fetched, [], position, gathered.complete, gathered.stopped).cut(budget)
+
+
+def _caught_up_at(look: _Look) -> int | None:
+    """The newest server time seen, once both streams were read to the end; None until then."""
+    caught_up_at = look.previous.caught_up_at if look.previous else None
+    seen = [stamp_ms(i) for i in look.updated.shown + look.deleted.shown]
+    if look.caught_up and (seen or caught_up_at is not None):
+        caught_up_at = max([*seen, caught_up_at or 0])
+    return caught_up_at
+
+
+def _result(
+    room: Room,
+    name: str,
+    look: _Look,
+    messages: list[Message],
+    deletions: list[Deletion],
+    budget: Budget,
+    notes: list[str],
+) -> CatchUp:
+    continuation: dict[str, Any] | None = None
+    if not look.caught_up:
+        continuation = {"room_id": room.id, "checkpoint": name}
+        if budget.max_items != DEFAULT_CATCH_UP_ITEMS:
+            continuation["max_items"] = budget.max_items
+        if budget.max_chars != DEFAULT_CHARS:
+            continuation["max_chars"] = budget.max_chars
+    caught_up_at = _caught_up_at(look)
+    stop = look.stopped
+    return CatchUp(
+        room_id=room.id,
+        room_name=room.label,
+        checkpoint=name,
+        since=_since(look),
+        messages=messages,
+        deleted=deletions,
+        continuation=continuation,
+        watermark=str(caught_up_at) if caught_up_at is not None else None,
+        caught_up=look.caught_up,
+        cut_short=stop.reason if stop else None,
+        retry_after_seconds=stop.retry_after_seconds if stop else None,
+        notes=notes,
+    )
+
+
+def _since(look: _Look) -> datetime:
+    previous = look.previous
+    if previous is None:
+        return from_ms(look.first)
+    if previous.caught_up_at is not None:
+        return from_ms(previous.caught_up_at)
+    return from_ms(min(previous.updated_after, previous.deleted_after))

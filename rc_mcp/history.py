@@ -1,0 +1,87 @@
+"""What rc-mcp remembers of what it showed, as the tools use it.
+
+Each entry in ``updated`` is marked with what kind of change it is, each deletion with what the
+message was, and every shown item is recorded. The local history is a nicety on top of the
+server's answer: when it fails, the answer is still given, with a note saying what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from rc_mcp.changes import classify
+from rc_mcp.models import Deletion, Message, Room
+from rc_mcp.store import MessageStore, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class History:
+    """The local store behind the tools, or its absence (``store`` None: history off)."""
+
+    def __init__(self, store: MessageStore | None, problem: str | None = None) -> None:
+        self.store = store
+        # Why history is off although it was asked for; said once, in the first answer.
+        self._problem = problem
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def startup_notes(self) -> list[str]:
+        """The reason history is off, the first time it is asked for; nothing after that."""
+        problem, self._problem = self._problem, None
+        return [problem] if problem else []
+
+    def _failed(self, notes: list[str], what: str, exc: StoreError) -> None:
+        log.warning("local history: %s failed: %s", what, exc)
+        notes.append(f"local history could not {what} ({exc}); the answer above is complete without it")
+
+    async def annotate(
+        self, messages: list[Message], deletions: list[Deletion], notes: list[str]
+    ) -> tuple[list[Message], list[Deletion]]:
+        """Messages with their kind of change and deletions with what was known of them."""
+        store = self.store
+        if store is None or not (messages or deletions):
+            return messages, deletions
+        ids = [m.id for m in messages] + [d.id for d in deletions]
+        try:
+            known = await anyio.to_thread.run_sync(store.known, ids)
+        except StoreError as exc:
+            self._failed(notes, "be read, so change kinds and recalled texts are missing", exc)
+            return messages, deletions
+        return (
+            [m.model_copy(update={"change": classify(known.get(m.id), m)}) for m in messages],
+            [d.model_copy(update={"seen_before": d.id in known, "recalled": known.get(d.id)}) for d in deletions],
+        )
+
+    async def record(self, messages: list[Message], deletions: list[Deletion], notes: list[str]) -> None:
+        store = self.store
+        if store is None or not (messages or deletions):
+            return
+        try:
+            await anyio.to_thread.run_sync(lambda: store.record(messages, deletions))
+        except StoreError as exc:
+            self._failed(notes, "save what was shown", exc)
+
+    async def room(self, room_id: str) -> Room | None:
+        """A room's name remembered from an earlier run, so a known id costs no lookup."""
+        store = self.store
+        if store is None:
+            return None
+        try:
+            name = await anyio.to_thread.run_sync(store.room_name, room_id)
+        except StoreError:
+            return None
+        return Room(id=room_id, name=name) if name is not None else None
+
+    async def remember_room(self, room: Room) -> None:
+        store = self.store
+        if store is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(store.remember_room, room.id, room.label)
+        except StoreError as exc:
+            log.warning("local history: could not remember a room name: %s", exc)

@@ -1,0 +1,113 @@
+"""What one tool call found, in the order it is shown, with how to go on: one type per kind of answer.
+
+``StreamPage`` answers ``sync_messages`` and ``list_deleted``; ``CatchUp`` answers ``catch_up``.
+Both are also the structured content the tools return, so fields that only repeat another field
+or hold their default are left out of it (``structured``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rc_mcp.models import Deletion, Item, Message, Stream, UtcTime
+from rc_mcp.rules import Mode
+
+# How much of one text the agent sees (longer texts end with a visible "…[+N chars]"), and what a
+# line costs besides its text (time, id, author, markers): the output budget counts with these.
+SHOWN_TEXT_LIMIT = 1_500
+ATTACHMENT_TEXT_LIMIT = 200
+LINE_OVERHEAD_CHARS = 90
+
+# Why a call stopped before it read everything it could show.
+CutShort = Literal["rate_limit", "deadline", "request_budget"]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    room_id: str
+    room_name: str | None = Field(None, description="The room's unique name, when known")
+    messages: list[Message] = Field(default_factory=list)
+    deleted: list[Deletion] = Field(default_factory=list)
+    continuation: dict[str, Any] | None = Field(
+        None, description="Exact arguments for the next call when this result was cut short; else null"
+    )
+    watermark: str | None = Field(
+        None, description="Milliseconds of the newest change seen; pass as 'next' later to get only newer changes"
+    )
+    cut_short: CutShort | None = Field(None, description="Why the call stopped early: rate_limit, deadline, …")
+    retry_after_seconds: int | None = Field(
+        None, description="Set when the server's rate limit stopped the call early: wait this long, then call again"
+    )
+    notes: list[str] = Field(default_factory=list, description="Things the agent should know about this answer")
+
+    def with_notes(self, notes: list[str]) -> Self:
+        """The same result with ``notes`` said first."""
+        return self.model_copy(update={"notes": [*notes, *self.notes]}) if notes else self
+
+    def structured(self) -> dict[str, Any]:
+        """The structured content: every field of the answer, and of each item every fact of the text
+        without defaults or the room id repeated."""
+        data = self.model_dump(mode="json", exclude={"messages", "deleted"})
+        data["messages"] = [
+            m.model_dump(mode="json", exclude_defaults=True, exclude={"room_id"}) for m in self.messages
+        ]
+        data["deleted"] = [
+            d.model_dump(mode="json", exclude_defaults=True, exclude={"recalled": {"room_id"}}) for d in self.deleted
+        ]
+        return data
+
+
+class StreamPage(_Result):
+    """One page of one stream: ``updated`` (sync_messages) or ``deleted`` (list_deleted)."""
+
+    stream: Stream
+    mode: Mode = Field(description="last_update, next (forward from a cursor) or previous (backward)")
+    position: str = Field(description="Where this page started: the exclusive bound in milliseconds")
+    since: UtcTime | None = Field(None, description="The last_update the call used (last_update mode)")
+    next_cursor: str | None = Field(
+        None, description="Pass as 'next' to continue forward; null when nothing further that way"
+    )
+    previous_cursor: str | None = Field(
+        None, description="Pass as 'previous' to continue backward; null when nothing further that way"
+    )
+
+
+class CatchUp(_Result):
+    """Both streams of one room since a checkpoint's last look."""
+
+    checkpoint: str = Field(description="The checkpoint name")
+    since: UtcTime = Field(description="Where this look started (server time)")
+    caught_up: bool = Field(description="Both streams were read to the end")
+
+
+def estimate_chars(item: Item) -> int:
+    """About how many characters an item's line takes."""
+    if isinstance(item, Deletion):
+        return LINE_OVERHEAD_CHARS
+    attachments = sum(
+        min(len(a.text or ""), ATTACHMENT_TEXT_LIMIT) + sum(len(f.title) + len(f.value) for f in a.fields)
+        for a in item.attachments
+    )
+    return LINE_OVERHEAD_CHARS + min(len(item.text), SHOWN_TEXT_LIMIT) + attachments
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much one answer may show: items, and about how many characters."""
+
+    max_items: int
+    max_chars: int
+
+    def fit(self, items: Sequence[Item]) -> int:
+        """How many leading items to show: at most ``max_items``, within ``max_chars``, at least 1."""
+        used = 0
+        for index, item in enumerate(items[: self.max_items]):
+            used += estimate_chars(item)
+            if used > self.max_chars and index > 0:
+                return index
+        return min(len(items), self.max_items)

@@ -1,0 +1,116 @@
+"""One account on one Rocket.Chat server: what every tool call needs, usable without MCP.
+
+Usable from plain Python::
+
+    from rc_mcp.rules import UpdatedArguments, parse
+    async with Session(Settings.from_env(os.environ)) as rc:
+        page = await rc.sync_messages(parse(UpdatedArguments, {"room_id": "GENERAL", "next": "0"}))
+
+Each tool is one typed method: validated arguments in, a result (``StreamPage``, ``CatchUp``) out.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from rc_mcp.catchup import CatchUpReader
+from rc_mcp.client import RocketChatClient
+from rc_mcp.config import Settings
+from rc_mcp.history import History
+from rc_mcp.models import Room
+from rc_mcp.paging import Clock, Pager, Progress, ServerState, SystemClock
+from rc_mcp.results import Budget, CatchUp, StreamPage
+from rc_mcp.rooms import RoomDirectory
+from rc_mcp.rules import (
+    DEFAULT_CATCH_UP_ITEMS,
+    DEFAULT_CHARS,
+    DEFAULT_CHECKPOINT,
+    CatchUpArguments,
+    DeletedArguments,
+    StreamArguments,
+    UpdatedArguments,
+    plan,
+)
+from rc_mcp.streams import read_stream
+
+# Time kept back from the call deadline for what follows the last request: history, rendering.
+DEADLINE_MARGIN_SECONDS = 2.0
+
+
+class Session:
+    """The client, server state, room names and local history of one account."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        history: History | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = RocketChatClient(settings, transport=transport)
+        self.state = ServerState(clock=clock or SystemClock())
+        self.rooms = RoomDirectory(self.client)
+        self.history = history or History(None)
+        self.catch_ups = CatchUpReader(self.history)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.client.aclose()
+
+    def pager(self, progress: Progress | None = None) -> Pager:
+        """The requests of one call: paced, bounded, within the call deadline."""
+        return Pager(
+            self.client,
+            self.state,
+            max_wait=self.settings.max_rate_limit_wait,
+            deadline_seconds=max(1.0, self.settings.call_deadline - DEADLINE_MARGIN_SECONDS),
+            progress=progress,
+        )
+
+    async def room(self, given: str) -> Room:
+        """A room from what an agent called it: an id, ``#name`` or a bare name."""
+        cached = self.rooms.cached(given)
+        if cached is not None:
+            return cached
+        if not given.startswith("#"):
+            remembered = await self.history.room(given)
+            if remembered is not None:
+                self.rooms.known(given, remembered)
+                return remembered
+        room = await self.rooms.resolve(given)
+        await self.history.remember_room(room)
+        return room
+
+    async def sync_messages(self, arguments: UpdatedArguments, progress: Progress | None = None) -> StreamPage:
+        """Messages created or changed in a room (the endpoint's UPDATED side)."""
+        return await self._stream(arguments, progress)
+
+    async def list_deleted(self, arguments: DeletedArguments, progress: Progress | None = None) -> StreamPage:
+        """Messages deleted from a room (the endpoint's DELETED side)."""
+        return await self._stream(arguments, progress)
+
+    async def _stream(self, arguments: StreamArguments, progress: Progress | None) -> StreamPage:
+        room = await self.room(arguments.room_id)
+        request = plan(arguments, room.id)
+        page = await read_stream(
+            self.pager(progress), self.history, room, request, Budget(request.count, request.max_chars)
+        )
+        return page.with_notes(self.history.startup_notes())
+
+    async def catch_up(self, arguments: CatchUpArguments, progress: Progress | None = None) -> CatchUp:
+        """Everything that changed in a room since this checkpoint's last look: both streams."""
+        self.catch_ups.store()  # refuse before any request when there is no history
+        room = await self.room(arguments.room_id)
+        budget = Budget(arguments.max_items or DEFAULT_CATCH_UP_ITEMS, arguments.max_chars or DEFAULT_CHARS)
+        name = arguments.checkpoint or DEFAULT_CHECKPOINT
+        result = await self.catch_ups.catch_up(self.pager(progress), room, name, arguments.since, budget)
+        return result.with_notes(self.history.startup_notes())

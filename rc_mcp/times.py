@@ -1,0 +1,81 @@
+"""Times as Rocket.Chat counts them: milliseconds since 1970, ISO-8601 in UTC with a ``Z``.
+
+The one formatter and the parsers every other module uses. The emulator keeps its own on purpose:
+a test double should not share code with what it tests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The largest time a JavaScript Date holds; a server answers 400 "Invalid Date" past it.
+MAX_JS_MS = 8_640_000_000_000_000
+# Python's datetime stops at year 9999, before JavaScript does.
+MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, exactly (no float rounding)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and ``Z``, the way Rocket.Chat serialises dates."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_ms(ms: int) -> str:
+    return iso(from_ms(ms))
+
+
+def parse_iso(text: str) -> datetime | None:
+    """An ISO-8601 date-time from a person or an agent; a time without an offset is UTC.
+
+    None when it is not ISO-8601 or lies outside what both Python and JavaScript can hold.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        return None
+    return moment
+
+
+def parse_wire_date(value: object) -> datetime | None:
+    """A date as the REST API writes it (ISO string) or as EJSON does (``{"$date": ms}``).
+
+    Anything else — numbers, out-of-range values, garbage — is None: a bare integer is not how
+    any Rocket.Chat version serialises a date, and reading it as milliseconds would put it in 1970.
+    """
+    if isinstance(value, str) and value:
+        if len(value) > 40:
+            return None
+        return parse_iso(value)
+    if isinstance(value, dict):
+        raw = value.get("$date")
+        if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw <= MAX_MS:
+            return from_ms(int(raw))
+    return None
+
+
+def parse_http_date(value: str | None) -> int | None:
+    """The HTTP ``Date`` header in milliseconds, or None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_ms(moment)
