@@ -110,10 +110,11 @@ _ASTRAL_REMOVED = [(max(first, 0x10000), last) for first, last in REMOVED if las
 # removed ones above U+FFFF), a line break (the ones not in REMOVED: U+2028, U+2029) or a backslash.
 _SUSPECT = re.compile(f"[{_char_class(_BMP_REMOVED)}\u2028\u2029\\\\{_char_class(ASTRAL_SUSPECT)}]")
 # Literal alternatives (not a class) so that the regex engine scans for their first characters in C.
+# The removals match runs (+): a long run of invisible characters goes in one step.
 _LINE_BREAK = re.compile("\r\n|\r|\v|\f|\x85|\u2028|\u2029")
-_REMOVE_BMP = re.compile(f"[{_char_class(_BMP_REMOVED, but=chr(10))}]")
+_REMOVE_BMP = re.compile(f"[{_char_class(_BMP_REMOVED, but=chr(10))}]+")
 _ASTRAL_SUSPECT = re.compile(f"[{_char_class(ASTRAL_SUSPECT)}]")
-_REMOVE_ASTRAL = re.compile(f"[{_char_class(_ASTRAL_REMOVED)}]")
+_REMOVE_ASTRAL = re.compile(f"[{_char_class(_ASTRAL_REMOVED)}]+")
 
 
 def clean(text: str, limit: int | None = None) -> str:
