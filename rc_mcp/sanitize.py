@@ -110,11 +110,19 @@ _ASTRAL_REMOVED = [(max(first, 0x10000), last) for first, last in REMOVED if las
 # removed ones above U+FFFF), a line break (the ones not in REMOVED: U+2028, U+2029) or a backslash.
 _SUSPECT = re.compile(f"[{_char_class(_BMP_REMOVED)}\u2028\u2029\\\\{_char_class(ASTRAL_SUSPECT)}]")
 # Literal alternatives (not a class) so that the regex engine scans for their first characters in C.
-# The removals match runs (+): a long run of invisible characters goes in one step.
 _LINE_BREAK = re.compile("\r\n|\r|\v|\f|\x85|\u2028|\u2029")
-_REMOVE_BMP = re.compile(f"[{_char_class(_BMP_REMOVED, but=chr(10))}]+")
+
+
+def _runs(char_class: str) -> re.Pattern[str]:
+    """Runs of the class, so that a long run of invisible characters goes in one step (a million
+    zero-width spaces: 1 ms instead of 40). Spelled [c][c]* rather than [c]+, which loses the engine's
+    fast scan for a leading class: the search through an ordinary text took 30-80% longer."""
+    return re.compile(f"[{char_class}][{char_class}]*")
+
+
+_REMOVE_BMP = _runs(_char_class(_BMP_REMOVED, but=chr(10)))
 _ASTRAL_SUSPECT = re.compile(f"[{_char_class(ASTRAL_SUSPECT)}]")
-_REMOVE_ASTRAL = re.compile(f"[{_char_class(_ASTRAL_REMOVED)}]+")
+_REMOVE_ASTRAL = _runs(_char_class(_ASTRAL_REMOVED))
 
 
 def clean(text: str, limit: int | None = None) -> str:
