@@ -41,9 +41,9 @@ INTERNATIONAL = [
     "今日のリリースは延期になりました。詳細はスレッドで。",
     "배포 완료했습니다. 확인 부탁드려요 🙏",
     "great job team 🎉🎉 👍🏽",
-    "shipping it 🚀 ❤️",
-    "✔️ done, ☀️ have a nice weekend",
-    "👩‍💻 pairing with 👨🏾‍💻 on the flaky test",
+    "shipping it 🚀 ❤\ufe0f",
+    "✔\ufe0f done, ☀\ufe0f have a nice weekend",
+    "👩\u200d💻 pairing with 👨🏾\u200d💻 on the flaky test",
     "the 🇫🇷 and 🇯🇵 teams are both online",
     "naïve café résumé — encore une fois",
 ]

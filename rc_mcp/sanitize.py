@@ -10,7 +10,7 @@ in this order:
 2. Removal of every code point in ``REMOVED``: general categories Cc, Cf, Cs and Co, every
    Default_Ignorable_Code_Point (zero-width characters, bidi controls, variation selectors, tag
    characters, Hangul fillers, U+034F, Mongolian selectors...) and every noncharacter. A zero width
-   joiner goes too, so 👩‍💻 is shown as 👩💻: still visible, just not joined.
+   joiner goes too: the emoji of a ZWJ sequence stay visible, side by side instead of joined.
 3. ``limit``: text longer than ``limit`` code points (counted after steps 1-2) is cut there and
    ``…[+N chars]`` says how many were left out.
 4. Escaping: a backslash becomes ``\\\\`` and a line break the two characters ``\\n``. The result has no
