@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import time
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 
 from rc_mcp.changes import classify, word_diff
 from rc_mcp.models import Deletion, Message, Reaction
-from rc_mcp.store import CheckpointConflict, MessageStore
+from rc_mcp.store import _MIGRATIONS, SCHEMA_VERSION, CheckpointConflict, MessageStore
 
 T = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
@@ -48,6 +49,63 @@ def test_owner_only_permissions(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert stat.S_IMODE(os.stat(store.path.parent).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    # rc-mcp sets modes only on what it creates; an existing directory is the user's to decide.
+    # Its readable mode does not expose the history: the file rc-mcp creates in it is 0600.
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chmod(state, 0o755)
+    store = open_store(tmp_path)
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_missing_parents_are_created_owner_only(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o751)
+    store = MessageStore(tmp_path / "a" / "b" / "rc-mcp.sqlite3", "x", max_messages=10, max_age_days=1)
+    assert stat.S_IMODE(os.stat(tmp_path / "a").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "a" / "b").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o751  # the existing base is left alone
+    store.close()
+
+
+def test_a_new_file_is_stamped_with_the_current_schema(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.close()
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(_MIGRATIONS)
+
+
+def test_an_unversioned_file_from_before_versioning_is_migrated_without_losing_rows(tmp_path: Path) -> None:
+    # Version 0: today's tables, written the way rc-mcp wrote them before it stamped user_version.
+    path = tmp_path / "state" / "rc-mcp.sqlite3"
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    for statement in _MIGRATIONS[0]:
+        db.execute(statement)
+    body = message("old", "kept across the migration").model_dump_json(exclude={"change"})
+    db.execute(
+        "INSERT INTO messages (account, id, room_id, updated_at, body, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ("https://chat|u1", "old", "R", 1, body, int(time.time() * 1000)),
+    )
+    db.execute(
+        "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ("https://chat|u1", "R", "cp", 10, 5, None, 3, 1)
+    )
+    db.execute("INSERT INTO rooms VALUES (?, ?, ?)", ("https://chat|u1", "R", "general"))
+    db.commit()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
+
+    store = open_store(tmp_path)
+    assert store.known(["old"])["old"].text == "kept across the migration"
+    checkpoint = store.checkpoint("R", "cp")
+    assert checkpoint is not None and checkpoint.version == 3
+    assert store.room_name("R") == "general"
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
 
 
 def test_accounts_do_not_see_each_other(tmp_path: Path) -> None:
