@@ -2,8 +2,27 @@
 
 Deleted records from the server carry only ``_id`` and ``_deletedAt``; this store lets rc-mcp say
 what a deleted message was and what an update changed. Each page is written in one transaction
-(WAL journal), so a crash mid-sync loses at most the page in flight and never corrupts the file.
-The directory is created owner-only (0700) and the database file is 0600.
+(WAL journal), so a crash or a full disk mid-sync loses at most the page in flight and never
+corrupts the file.
+
+``History`` is what the rest of rc-mcp uses; ``MessageStore`` is its SQLite implementation (another
+backend, e.g. PostgreSQL, would be a module of its own implementing the same protocol). Start with
+``open_store``: a fault in local state never stops the server. It answers a ``StoreOpening``: the
+store, or None when history is off for this run, and a plain sentence when something is wrong.
+
+* A damaged file (not a database, truncated, failing ``PRAGMA quick_check``) is renamed to
+  ``rc-mcp.sqlite3.corrupt-<UTC time>`` with its -wal/-shm, never deleted, and a new one is started.
+* A file stamped with a newer schema (``PRAGMA user_version`` above ``SCHEMA_VERSION``) is refused
+  untouched; an older one is migrated forward, one transaction per version (``_MIGRATIONS``).
+* A locked file (another process), an unusable directory, a full disk: history is off for this run;
+  no call waits more than ``BUSY_TIMEOUT_S`` for a lock.
+* After opening, reads and writes raise ``StoreError`` (one sentence, no paths) instead of SQLite or
+  OS errors, so callers can degrade; a failed write is rolled back whole. ``CheckpointConflict``
+  stays apart: it is a lost race, not a fault.
+
+Modes: the directories and the file that rc-mcp creates are owner-only (0700, 0600; SQLite gives
+-wal and -shm the file's mode). What exists already is not chmodded, symlink targets included; the
+opening notes a file other users can read or a directory they can write.
 """
 
 from __future__ import annotations
@@ -11,12 +30,15 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -97,12 +119,113 @@ class CheckpointConflict(Exception):
 
 
 class StoreError(Exception):
-    """The local history could not be read or written. The message is one plain sentence for a user
-    (no paths, no message content); the SQLite or OS error is its ``__cause__``."""
+    """The local history could not be opened, read or written. The message is one plain sentence for
+    a user, never with message content or the account: from a read or write it names no path, from
+    opening it names only this history's own file or directory. The SQLite or OS error is its
+    ``__cause__``."""
+
+
+@runtime_checkable
+class History(Protocol):
+    """The local history as the rest of rc-mcp uses it, for one account. Every method raises
+    StoreError for a fault in the backend (then a write has changed nothing); ``save_checkpoint``
+    also raises CheckpointConflict when another call advanced the checkpoint first."""
+
+    def known(self, ids: Iterable[str]) -> dict[str, Message]:
+        """The stored copies of these messages (deleted ones included)."""
+        ...
+
+    def record(self, messages: Iterable[Message] = (), deletions: Iterable[Deletion] = ()) -> None:
+        """Upsert shown messages and mark shown deletions, all or nothing."""
+        ...
+
+    def prune(self) -> None:
+        """Apply the size and age caps."""
+        ...
+
+    def count(self) -> int:
+        """How many messages are kept (all accounts)."""
+        ...
+
+    def checkpoint(self, room_id: str, name: str) -> Checkpoint | None: ...
+
+    def pending(self, room_id: str, name: str) -> tuple[list[Message], list[Deletion]]:
+        """Items a catch-up fetched but has not shown yet, in stream order."""
+        ...
+
+    def save_checkpoint(
+        self,
+        previous: Checkpoint | None,
+        *,
+        room_id: str,
+        name: str,
+        updated_after: int,
+        deleted_after: int,
+        caught_up_at: int | None,
+        messages: Iterable[Message] = (),
+        deletions: Iterable[Deletion] = (),
+        pending_messages: Iterable[Message] = (),
+        pending_deletions: Iterable[Deletion] = (),
+    ) -> Checkpoint:
+        """Compare-and-set from ``previous``, with the shown page and the pending items, all or nothing."""
+        ...
+
+    def room_name(self, room_id: str) -> str | None: ...
+
+    def remember_room(self, room_id: str, name: str | None) -> None: ...
+
+    def close(self) -> None:
+        """Release the backend; never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoreOpening:
+    """What ``open_store`` found: the store (None when history is off for this run) and, when
+    something is wrong, one plain sentence for the user saying what and what rc-mcp did about it."""
+
+    store: MessageStore | None
+    problem: str | None = None
+
+
+def open_store(path: Path, account: str, *, max_messages: int, max_age_days: int) -> StoreOpening:
+    """Open the history at ``path`` for ``account``; never raises for a fault in local state.
+
+    A damaged file is moved aside (never deleted) and a new one started; a newer schema is refused
+    untouched; a locked file, an unusable directory, a full disk turn history off for this run.
+    """
+
+    def attempt() -> MessageStore:
+        return MessageStore(path, account, max_messages=max_messages, max_age_days=max_age_days)
+
+    try:
+        store = attempt()
+    except _Damaged as damaged:
+        try:
+            aside = _move_aside(path)
+        except OSError as exc:
+            return StoreOpening(
+                None, f"local history is off for this run: {damaged}, and it could not be moved aside ({_reason(exc)})"
+            )
+        try:
+            store = attempt()
+        except StoreError as exc:
+            return StoreOpening(
+                None,
+                f"local history is off for this run: {damaged}; it was moved aside to {aside}, "
+                f"but a new one could not be started ({exc})",
+            )
+        log.warning("local history: %s; moved aside to %s", damaged, aside)
+        return StoreOpening(
+            store, f"local history starts empty: {damaged}; it was moved aside to {aside} and a new one was started"
+        )
+    except StoreError as exc:
+        return StoreOpening(None, f"local history is off for this run: {exc}")
+    return StoreOpening(store, _exposure(path))
 
 
 class MessageStore:
-    """SQLite-backed history for one account (server URL + user id)."""
+    """SQLite-backed history for one account (server URL + user id). Satisfies ``History``."""
 
     def __init__(self, path: Path, account: str, *, max_messages: int, max_age_days: int) -> None:
         """Open the history at ``path``, creating or migrating it as needed. Raises StoreError, whose
@@ -380,6 +503,7 @@ def _prepare(path: Path) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection to a checked, current file. Order matters: the version is read before anything
     could write (a newer file is refused untouched), and the integrity check before any migration."""
+    _check_header(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         version = _user_version(db)
@@ -395,6 +519,27 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Judge the file by its 100-byte header before SQLite opens it: SQLite, even only reading, may
+    create, replay or delete the -wal and -shm beside it, and a refused file must stay as it is.
+    Not a database: _Damaged. A newer schema stamped in the header: refused. An empty file is new."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {_reason(exc)}") from exc
+    if header and (len(header) < len(_MAGIC) or not header.startswith(_MAGIC)):
+        raise _Damaged(path, "is not a SQLite database")
+    if len(header) == 100:
+        version = int.from_bytes(header[60:64], "big", signed=True)  # PRAGMA user_version
+        if version > SCHEMA_VERSION:
+            raise _too_new(path, version)
+    # A WAL not yet checkpointed may hold a newer header still: _connect reads the version again.
 
 
 def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
@@ -428,6 +573,45 @@ class _Damaged(StoreError):
         self.what = what
 
 
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged file, with its -wal/-shm/-journal companions, to ``<name>.corrupt-<UTC time>``
+    (kept for the user to inspect or recover). The companions go too: a stale WAL left beside a new
+    file would be replayed into it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    companions = ("", "-wal", "-shm", "-journal")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while any(os.path.lexists(f"{aside}{suffix}") for suffix in companions):
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in companions:
+        if os.path.lexists(f"{path}{suffix}"):
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    return aside
+
+
+def _exposure(path: Path) -> str | None:
+    """A notice when what rc-mcp did not create lets other users at the history: the file readable or
+    writable by others, or the directory writable by others (they could replace or remove the file).
+    Nothing is chmodded. A readable-only directory is fine (the file in it is 0600), and group bits
+    are not flagged: with per-user groups (umask 002) the group is the user alone."""
+    if os.name != "posix":
+        return None
+    try:
+        file_mode = stat.S_IMODE(os.stat(path).st_mode)
+        dir_mode = stat.S_IMODE(os.stat(path.parent).st_mode)
+    except OSError:
+        return None
+    open_to_others = []
+    if file_mode & 0o006:
+        open_to_others.append(f"{path} is open to other users (mode {file_mode:04o}; chmod 600 it)")
+    if dir_mode & 0o002:
+        open_to_others.append(f"other users can replace files in {path.parent} (mode {dir_mode:04o}; chmod 700 it)")
+    if not open_to_others:
+        return None
+    return f"local history is on, but {' and '.join(open_to_others)}; rc-mcp leaves the modes of what it did not create"
+
+
 def _too_new(path: Path, version: int) -> StoreError:
     return StoreError(
         f"{path} has schema version {version} but this rc-mcp knows versions up to {SCHEMA_VERSION} "
@@ -454,3 +638,9 @@ def _unusable(path: Path, exc: BaseException) -> StoreError:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+if TYPE_CHECKING:
+
+    def _is_a_history(store: MessageStore) -> History:  # mypy --strict checks MessageStore against History
+        return store
