@@ -123,7 +123,8 @@ def tmpfs(options: str) -> Iterator[Path]:
         pytest.skip(f"cannot mount a tmpfs here ({exc.strerror})")
     if mounted.returncode != 0:
         point.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+        why = mounted.stderr.strip().splitlines()
+        pytest.skip(f"cannot mount a tmpfs here: {why[0] if why else mounted.returncode}")
     try:
         yield point
     finally:
