@@ -48,8 +48,10 @@ def test_upsert_and_recall_survive_reopening(tmp_path: Path) -> None:
 
 def test_owner_only_permissions(tmp_path: Path) -> None:
     store = open_store(tmp_path)
+    store.record([message("a")])
     assert stat.S_IMODE(os.stat(store.path.parent).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    for name in (store.path.name, f"{store.path.name}-wal", f"{store.path.name}-shm"):
+        assert stat.S_IMODE(os.stat(store.path.parent / name).st_mode) == 0o600, name  # SQLite copies the file's mode
 
 
 def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
