@@ -2,66 +2,105 @@
 
 Deleted records from the server carry only ``_id`` and ``_deletedAt``; this store lets rc-mcp say
 what a deleted message was and what an update changed. Each page is written in one transaction
-(WAL journal), so a crash mid-sync loses at most the page in flight and never corrupts the file.
-The directory is created owner-only (0700) and the database file is 0600.
+(WAL journal), so a crash or a full disk mid-sync loses at most the page in flight and never
+corrupts the file.
+
+``History`` is what the rest of rc-mcp uses; ``MessageStore`` is its SQLite implementation (another
+backend, e.g. PostgreSQL, would be a module of its own implementing the same protocol). Start with
+``open_store``: a fault in local state never stops the server. It answers a ``StoreOpening``: the
+store, or None when history is off for this run, and a plain sentence when something is wrong.
+
+* A damaged file (not a database, truncated, failing ``PRAGMA quick_check``) is renamed to
+  ``rc-mcp.sqlite3.corrupt-<UTC time>`` with its -wal/-shm, never deleted, and a new one is started.
+* A file stamped with a newer schema (``PRAGMA user_version`` above ``SCHEMA_VERSION``) is refused
+  untouched; an older one is migrated forward, one transaction per version (``_MIGRATIONS``).
+* A locked file (another process), an unusable directory, a full disk: history is off for this run;
+  no call waits more than ``BUSY_TIMEOUT_S`` for a lock.
+* After opening, reads and writes raise ``StoreError`` (one sentence, no paths) instead of SQLite or
+  OS errors, so callers can degrade; a failed write is rolled back whole. ``CheckpointConflict``
+  stays apart: it is a lost race, not a fault.
+
+Modes: the directories and the file that rc-mcp creates are owner-only (0700, 0600; SQLite gives
+-wal and -shm the file's mode). What exists already is not chmodded, symlink targets included; the
+opening notes a file other users can read or a directory they can write.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from pydantic import ValidationError
 
 from rc_mcp.models import Deletion, Message
 from rc_mcp.times import to_ms
 
+log = logging.getLogger(__name__)
+
 FILE_NAME = "rc-mcp.sqlite3"
 _PRUNE_EVERY = 500  # upserts between two size/age prunes
+# How long a call waits for another process's write lock before giving up (seconds). A page is
+# written in milliseconds, so this only runs out when something holds the file for long.
+BUSY_TIMEOUT_S = 3.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    account    TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    room_id    TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
-    deleted_at INTEGER,
-    body       TEXT NOT NULL,
-    seen_at    INTEGER NOT NULL,
-    PRIMARY KEY (account, id)
-);
-CREATE INDEX IF NOT EXISTS messages_seen ON messages (seen_at);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    account       TEXT NOT NULL,
-    room_id       TEXT NOT NULL,
-    name          TEXT NOT NULL,
-    updated_after INTEGER NOT NULL,
-    deleted_after INTEGER NOT NULL,
-    caught_up_at  INTEGER,
-    version       INTEGER NOT NULL,
-    saved_at      INTEGER NOT NULL,
-    PRIMARY KEY (account, room_id, name)
-);
-CREATE TABLE IF NOT EXISTS pending (
-    account TEXT NOT NULL,
-    room_id TEXT NOT NULL,
-    name    TEXT NOT NULL,
-    stream  TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    body    TEXT NOT NULL,
-    PRIMARY KEY (account, room_id, name, stream, seq)
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    account TEXT NOT NULL,
-    id      TEXT NOT NULL,
-    name    TEXT,
-    PRIMARY KEY (account, id)
-);
-"""
+# Schema versions, stamped in the file's ``PRAGMA user_version``. _MIGRATIONS[n] takes a file from
+# version n to n + 1 and runs in one transaction with the new stamp, so a file is always at exactly
+# one version. To change the schema, append a step (never edit a released one). A file stamped
+# higher than SCHEMA_VERSION was written by a newer rc-mcp and is refused untouched.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 → 1: the tables as they were before versioning. A file from then is unstamped (version 0)
+    # and already has them: IF NOT EXISTS keeps its rows, and the step only stamps it.
+    (
+        """CREATE TABLE IF NOT EXISTS messages (
+            account    TEXT NOT NULL,
+            id         TEXT NOT NULL,
+            room_id    TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            deleted_at INTEGER,
+            body       TEXT NOT NULL,
+            seen_at    INTEGER NOT NULL,
+            PRIMARY KEY (account, id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS messages_seen ON messages (seen_at)",
+        """CREATE TABLE IF NOT EXISTS checkpoints (
+            account       TEXT NOT NULL,
+            room_id       TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            updated_after INTEGER NOT NULL,
+            deleted_after INTEGER NOT NULL,
+            caught_up_at  INTEGER,
+            version       INTEGER NOT NULL,
+            saved_at      INTEGER NOT NULL,
+            PRIMARY KEY (account, room_id, name)
+        )""",
+        """CREATE TABLE IF NOT EXISTS pending (
+            account TEXT NOT NULL,
+            room_id TEXT NOT NULL,
+            name    TEXT NOT NULL,
+            stream  TEXT NOT NULL,
+            seq     INTEGER NOT NULL,
+            body    TEXT NOT NULL,
+            PRIMARY KEY (account, room_id, name, stream, seq)
+        )""",
+        """CREATE TABLE IF NOT EXISTS rooms (
+            account TEXT NOT NULL,
+            id      TEXT NOT NULL,
+            name    TEXT,
+            PRIMARY KEY (account, id)
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -84,38 +123,181 @@ class CheckpointConflict(Exception):
     """Another call advanced the checkpoint while this one was reading."""
 
 
+class StoreError(Exception):
+    """The local history could not be opened, read or written. The message is one plain sentence for
+    a user, never with message content or the account: from a read or write it names no path, from
+    opening it names only this history's own file or directory. The SQLite or OS error is its
+    ``__cause__``."""
+
+
+@runtime_checkable
+class History(Protocol):
+    """The local history as the rest of rc-mcp uses it, for one account. Every method raises
+    StoreError for a fault in the backend (then a write has changed nothing); ``save_checkpoint``
+    also raises CheckpointConflict when another call advanced the checkpoint first."""
+
+    def known(self, ids: Iterable[str]) -> dict[str, Message]:
+        """The stored copies of these messages (deleted ones included)."""
+        ...
+
+    def record(self, messages: Iterable[Message] = (), deletions: Iterable[Deletion] = ()) -> None:
+        """Upsert shown messages and mark shown deletions, all or nothing."""
+        ...
+
+    def prune(self) -> None:
+        """Apply the size and age caps."""
+        ...
+
+    def count(self) -> int:
+        """How many messages are kept (all accounts)."""
+        ...
+
+    def checkpoint(self, room_id: str, name: str) -> Checkpoint | None: ...
+
+    def pending(self, room_id: str, name: str) -> tuple[list[Message], list[Deletion]]:
+        """Items a catch-up fetched but has not shown yet, in stream order."""
+        ...
+
+    def save_checkpoint(
+        self,
+        previous: Checkpoint | None,
+        *,
+        room_id: str,
+        name: str,
+        updated_after: int,
+        deleted_after: int,
+        caught_up_at: int | None,
+        messages: Iterable[Message] = (),
+        deletions: Iterable[Deletion] = (),
+        pending_messages: Iterable[Message] = (),
+        pending_deletions: Iterable[Deletion] = (),
+    ) -> Checkpoint:
+        """Compare-and-set from ``previous``, with the shown page and the pending items, all or nothing."""
+        ...
+
+    def room_name(self, room_id: str) -> str | None: ...
+
+    def remember_room(self, room_id: str, name: str | None) -> None: ...
+
+    def close(self) -> None:
+        """Release the backend; never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoreOpening:
+    """What ``open_store`` found: the store (None when history is off for this run) and, when
+    something is wrong, one plain sentence for the user saying what and what rc-mcp did about it."""
+
+    store: MessageStore | None
+    problem: str | None = None
+
+
+def open_store(path: Path, account: str, *, max_messages: int, max_age_days: int) -> StoreOpening:
+    """Open the history at ``path`` for ``account``; never raises for a fault in local state.
+
+    A damaged file is moved aside (never deleted) and a new one started; a newer schema is refused
+    untouched; a locked file, an unusable directory, a full disk turn history off for this run.
+    """
+
+    def attempt() -> MessageStore:
+        return MessageStore(path, account, max_messages=max_messages, max_age_days=max_age_days)
+
+    try:
+        store = attempt()
+    except _Damaged as damaged:
+        try:
+            aside = _move_aside(path)
+        except OSError as exc:
+            return StoreOpening(
+                None, f"local history is off for this run: {damaged}, and it could not be moved aside ({_reason(exc)})"
+            )
+        try:
+            store = attempt()
+        except StoreError as exc:
+            return StoreOpening(
+                None,
+                f"local history is off for this run: {damaged}; it was moved aside to {aside}, "
+                f"but a new one could not be started ({exc})",
+            )
+        log.warning("local history: %s; moved aside to %s", damaged, aside)
+        return StoreOpening(
+            store, f"local history starts empty: {damaged}; it was moved aside to {aside} and a new one was started"
+        )
+    except StoreError as exc:
+        return StoreOpening(None, f"local history is off for this run: {exc}")
+    return StoreOpening(store, _exposure(path))
+
+
 class MessageStore:
-    """SQLite-backed history for one account (server URL + user id)."""
+    """SQLite-backed history for one account (server URL + user id). Satisfies ``History``."""
 
     def __init__(self, path: Path, account: str, *, max_messages: int, max_age_days: int) -> None:
+        """Open the history at ``path``, creating or migrating it as needed. Raises StoreError, whose
+        message says why the file cannot be used; ``open_store`` is the caller that never raises."""
         self.path = path
         self._account = account
         self._max_messages = max_messages
         self._max_age_ms = max_age_days * 86_400_000
         self._lock = threading.Lock()
         self._writes = 0
-        _prepare(path)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self.prune()
+        try:
+            _prepare(path)
+            self._db = _connect(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise _unusable(path, exc) from exc
+        try:
+            self.prune()
+        except StoreError as exc:
+            self._db.close()
+            cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error | OSError) else exc
+            raise _unusable(path, cause) from cause
 
     def close(self) -> None:
+        """Close the file; never raises (a failure is only logged: every page was already committed)."""
         with self._lock:
-            self._db.close()
+            try:
+                self._db.close()
+            except sqlite3.Error as exc:
+                log.warning("local history: closing failed: %s", _reason(exc))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; on any failure (a full disk included) it is rolled back whole and a
+        SQLite or OS error comes out as StoreError. Other exceptions (CheckpointConflict) pass as they are."""
         # BEGIN IMMEDIATE takes the write lock up front, so two processes never interleave a page.
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, OSError) as exc:
+                raise _fault("saved", exc) from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error | OSError):
+                    raise _fault("saved", exc) from exc
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY can),
+        # and a failed COMMIT leaves the transaction open: end it either way so the next call can begin.
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("local history: rollback failed: %s", _reason(exc))
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads; a SQLite or OS error, or a stored row that no longer parses,
+        comes out as StoreError."""
+        with self._lock:
+            try:
+                yield self._db
+            except (sqlite3.Error, OSError, ValidationError) as exc:
+                raise _fault("read", exc) from exc
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -123,10 +305,10 @@ class MessageStore:
         """The stored copies of these messages (deleted ones included)."""
         wanted = list(ids)
         found: dict[str, Message] = {}
-        with self._lock:
+        with self._reading() as db:
             for chunk in _chunks(wanted, 500):
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT id, body FROM messages WHERE account = ? AND id IN ({marks})",
                     [self._account, *chunk],
                 ).fetchall()
@@ -134,14 +316,18 @@ class MessageStore:
         return found
 
     def record(self, messages: Iterable[Message] = (), deletions: Iterable[Deletion] = ()) -> None:
-        """Upsert shown messages and mark shown deletions, all in one transaction."""
+        """Upsert shown messages and mark shown deletions, all in one transaction (StoreError if it
+        could not be saved: then nothing of it was)."""
         messages, deletions = list(messages), list(deletions)
         with self._transaction() as db:
             _upsert(db, self._account, messages, deletions)
         self._writes += len(messages) + len(deletions)
         if self._writes >= _PRUNE_EVERY:
             self._writes = 0
-            self.prune()
+            try:
+                self.prune()
+            except StoreError as exc:  # the page is saved; trimming is tried again after the next _PRUNE_EVERY
+                log.warning("%s", exc)
 
     def prune(self) -> None:
         """Keep the store bounded: drop entries older than the age cap, then the least recently seen."""
@@ -155,14 +341,14 @@ class MessageStore:
             )
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     # --- checkpoints ----------------------------------------------------------------------------
 
     def checkpoint(self, room_id: str, name: str) -> Checkpoint | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT updated_after, deleted_after, caught_up_at, version FROM checkpoints "
                 "WHERE account = ? AND room_id = ? AND name = ?",
                 (self._account, room_id, name),
@@ -171,13 +357,13 @@ class MessageStore:
 
     def pending(self, room_id: str, name: str) -> tuple[list[Message], list[Deletion]]:
         """Items a catch-up fetched but has not shown yet, in stream order."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT stream, body FROM pending WHERE account = ? AND room_id = ? AND name = ? ORDER BY stream, seq",
                 (self._account, room_id, name),
             ).fetchall()
-        messages = [Message.model_validate_json(body) for stream, body in rows if stream == "updated"]
-        deletions = [Deletion.model_validate_json(body) for stream, body in rows if stream == "deleted"]
+            messages = [Message.model_validate_json(body) for stream, body in rows if stream == "updated"]
+            deletions = [Deletion.model_validate_json(body) for stream, body in rows if stream == "deleted"]
         return messages, deletions
 
     def save_checkpoint(
@@ -224,10 +410,8 @@ class MessageStore:
     # --- room names -----------------------------------------------------------------------------
 
     def room_name(self, room_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT name FROM rooms WHERE account = ? AND id = ?", (self._account, room_id)
-            ).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT name FROM rooms WHERE account = ? AND id = ?", (self._account, room_id)).fetchone()
         return row[0] if row else None
 
     def remember_room(self, room_id: str, name: str | None) -> None:
@@ -253,18 +437,215 @@ def _upsert(db: sqlite3.Connection, account: str, messages: Iterable[Message], d
     )
 
 
+_PLAIN = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_BUSY: "another process holds the database locked",
+    sqlite3.SQLITE_LOCKED: "another process holds the database locked",
+    sqlite3.SQLITE_READONLY: "the database file is read-only",
+    sqlite3.SQLITE_CORRUPT: "the database file is damaged",
+    sqlite3.SQLITE_NOTADB: "the file is not a SQLite database",
+    sqlite3.SQLITE_IOERR: "the disk reported an input/output error",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+    sqlite3.SQLITE_PERM: "permission was denied",
+    sqlite3.SQLITE_NOMEM: "SQLite ran out of memory",
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """A short plain phrase for an error, without paths or data: SQLite's primary result code,
+    the OS errno, or the kind of error."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _PLAIN:
+            return _PLAIN[code & 0xFF]
+        return str(exc).rstrip(".") or type(exc).__name__  # SQLite's own messages name no paths or values
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno).lower()  # str(exc) would carry the file name
+    if isinstance(exc, ValidationError):
+        return "a stored entry no longer matches this version's format"
+    return type(exc).__name__
+
+
+def _fault(doing: str, exc: BaseException) -> StoreError:
+    return StoreError(f"local history could not be {doing}: {_reason(exc)}")
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
 
 def _prepare(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
-    # Create the file ourselves so it is owner-only from its first byte (sqlite follows the mode).
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    os.chmod(path, 0o600)
+    """Create what is missing: directories 0700 and the file 0600, from their first byte. Only what
+    this call creates is chmodded; anything that exists keeps its mode (through a symlink: the
+    target's), because it is the user's to decide. StoreError when the place cannot hold the file."""
+    directory = path.parent
+    missing: list[Path] = []
+    ancestor = directory
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        missing.append(ancestor)
+        ancestor = ancestor.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, 0o700)
+        except FileExistsError:
+            continue  # made by another process meanwhile: not ours to chmod
+        except OSError as exc:
+            raise StoreError(f"{new} cannot be created: {_reason(exc)}") from exc
+        os.chmod(new, 0o700)  # mkdir's mode is cut by the umask; this one is exact
+    if not directory.is_dir():
+        what = "a file" if directory.is_file() else "something else (a broken link?)"
+        raise StoreError(f"{directory} is {what}, not a directory")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return  # an existing file (or a symlink to one) is used as it is
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be created: {_reason(exc)}") from exc
+    os.close(fd)
+    os.chmod(path, 0o600)  # SQLite gives the -wal and -shm files the database file's mode
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to a checked, current file. Order matters: the version is read before anything
+    could write (a newer file is refused untouched), and the integrity check before any migration."""
+    _check_header(path)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    try:
+        version = _user_version(db)
+        if version > SCHEMA_VERSION:
+            raise _too_new(path, version)
+        verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
+        if verdict != ["ok"]:
+            raise _Damaged(path, "is damaged (SQLite's integrity check failed)")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        _migrate(db, path, version)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Judge the file by its 100-byte header before SQLite opens it: SQLite, even only reading, may
+    create, replay or delete the -wal and -shm beside it, and a refused file must stay as it is.
+    Not a database: _Damaged. A newer schema stamped in the header: refused. An empty file is new."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {_reason(exc)}") from exc
+    if header and (len(header) < len(_MAGIC) or not header.startswith(_MAGIC)):
+        raise _Damaged(path, "is not a SQLite database")
+    if len(header) == 100:
+        version = int.from_bytes(header[60:64], "big", signed=True)  # PRAGMA user_version
+        if version > SCHEMA_VERSION:
+            raise _too_new(path, version)
+    # A WAL not yet checkpointed may hold a newer header still: _connect reads the version again.
+
+
+def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
+    """Take the file forward one version at a time, each step with its stamp in one transaction."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now = _user_version(db)  # another process may have migrated it since we looked
+            if now > SCHEMA_VERSION:
+                raise _too_new(path, now)
+            if now < target:
+                for statement in _MIGRATIONS[target - 1]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target:d}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+class _Damaged(StoreError):
+    """The file is not a usable SQLite database: ``open_store`` moves it aside and starts afresh."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"{path} {what}")
+        self.what = what
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged file, with its -wal/-shm/-journal companions, to ``<name>.corrupt-<UTC time>``
+    (kept for the user to inspect or recover). The companions go too: a stale WAL left beside a new
+    file would be replayed into it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    companions = ("", "-wal", "-shm", "-journal")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while any(os.path.lexists(f"{aside}{suffix}") for suffix in companions):
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in companions:
+        if os.path.lexists(f"{path}{suffix}"):
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+    return aside
+
+
+def _exposure(path: Path) -> str | None:
+    """A notice when what rc-mcp did not create lets other users at the history: the file readable or
+    writable by others, or the directory writable by others (they could replace or remove the file).
+    Nothing is chmodded. A readable-only directory is fine (the file in it is 0600), and group bits
+    are not flagged: with per-user groups (umask 002) the group is the user alone."""
+    if os.name != "posix":
+        return None
+    try:
+        file_mode = stat.S_IMODE(os.stat(path).st_mode)
+        dir_mode = stat.S_IMODE(os.stat(path.parent).st_mode)
+    except OSError:
+        return None
+    open_to_others = []
+    if file_mode & 0o006:
+        open_to_others.append(f"{path} is open to other users (mode {file_mode:04o}; chmod 600 it)")
+    if dir_mode & 0o002:
+        open_to_others.append(f"other users can replace files in {path.parent} (mode {dir_mode:04o}; chmod 700 it)")
+    if not open_to_others:
+        return None
+    return f"local history is on, but {' and '.join(open_to_others)}; rc-mcp leaves the modes of what it did not create"
+
+
+def _too_new(path: Path, version: int) -> StoreError:
+    return StoreError(
+        f"{path} has schema version {version} but this rc-mcp knows versions up to {SCHEMA_VERSION} "
+        "(a newer rc-mcp wrote it); the file was left untouched"
+    )
+
+
+def _unusable(path: Path, exc: BaseException) -> StoreError:
+    """Why the file cannot be opened, as a StoreError (a _Damaged one when the file itself is bad)."""
+    if isinstance(exc, StoreError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_NOTADB:
+        return _Damaged(path, "is not a SQLite database")
+    if code == sqlite3.SQLITE_CORRUPT:
+        return _Damaged(path, "is damaged (database disk image is malformed)")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreError(f"{path} is locked by another process (waited {BUSY_TIMEOUT_S:g} s)")
+    if code == sqlite3.SQLITE_FULL:
+        return StoreError(f"the disk holding {path} is full")
+    return StoreError(f"{path} cannot be used: {_reason(exc)}")
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+if TYPE_CHECKING:
+
+    def _is_a_history(store: MessageStore) -> History:  # mypy --strict checks MessageStore against History
+        return store

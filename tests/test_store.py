@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import time
 from datetime import UTC, datetime
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rc_mcp import store as store_module
 from rc_mcp.changes import classify, word_diff
 from rc_mcp.models import Deletion, Message, Reaction
-from rc_mcp.store import CheckpointConflict, MessageStore
+from rc_mcp.store import _MIGRATIONS, SCHEMA_VERSION, CheckpointConflict, MessageStore, StoreError
 
 T = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
@@ -46,8 +48,111 @@ def test_upsert_and_recall_survive_reopening(tmp_path: Path) -> None:
 
 def test_owner_only_permissions(tmp_path: Path) -> None:
     store = open_store(tmp_path)
+    store.record([message("a")])
     assert stat.S_IMODE(os.stat(store.path.parent).st_mode) == 0o700
+    for name in (store.path.name, f"{store.path.name}-wal", f"{store.path.name}-shm"):
+        assert stat.S_IMODE(os.stat(store.path.parent / name).st_mode) == 0o600, name  # SQLite copies the file's mode
+
+
+def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    # rc-mcp sets modes only on what it creates; an existing directory is the user's to decide.
+    # Its readable mode does not expose the history: the file rc-mcp creates in it is 0600.
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chmod(state, 0o755)
+    store = open_store(tmp_path)
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_missing_parents_are_created_owner_only(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o751)
+    store = MessageStore(tmp_path / "a" / "b" / "rc-mcp.sqlite3", "x", max_messages=10, max_age_days=1)
+    assert stat.S_IMODE(os.stat(tmp_path / "a").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "a" / "b").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o751  # the existing base is left alone
+    store.close()
+
+
+def test_a_new_file_is_stamped_with_the_current_schema(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.close()
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(_MIGRATIONS)
+
+
+# The schema as rc-mcp wrote it before it stamped a version (frozen here: the test must not follow
+# later edits of the code).
+VERSION_0 = """
+CREATE TABLE messages (account TEXT NOT NULL, id TEXT NOT NULL, room_id TEXT NOT NULL, updated_at INTEGER NOT NULL,
+    deleted_at INTEGER, body TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (account, id));
+CREATE INDEX messages_seen ON messages (seen_at);
+CREATE TABLE checkpoints (account TEXT NOT NULL, room_id TEXT NOT NULL, name TEXT NOT NULL,
+    updated_after INTEGER NOT NULL, deleted_after INTEGER NOT NULL, caught_up_at INTEGER, version INTEGER NOT NULL,
+    saved_at INTEGER NOT NULL, PRIMARY KEY (account, room_id, name));
+CREATE TABLE pending (account TEXT NOT NULL, room_id TEXT NOT NULL, name TEXT NOT NULL, stream TEXT NOT NULL,
+    seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, room_id, name, stream, seq));
+CREATE TABLE rooms (account TEXT NOT NULL, id TEXT NOT NULL, name TEXT, PRIMARY KEY (account, id));
+"""
+
+
+def version_0_file(tmp_path: Path) -> Path:
+    """A file as the unversioned rc-mcp left it (WAL, user_version 0), with a message, a checkpoint,
+    a pending item and a room name in it."""
+    path = tmp_path / "state" / "rc-mcp.sqlite3"
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(VERSION_0)
+    account, now = "https://chat|u1", int(time.time() * 1000)
+    body = message("old", "kept across the migration").model_dump_json(exclude={"change"})
+    db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", (account, "old", "R", 1, None, body, now))
+    db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (account, "R", "cp", 10, 5, None, 3, now))
+    pending = message("p1", "waiting").model_dump_json(exclude={"change"})
+    db.execute("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?)", (account, "R", "cp", "updated", 0, pending))
+    db.execute("INSERT INTO rooms VALUES (?, ?, ?)", (account, "R", "general"))
+    db.commit()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
+    return path
+
+
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    db.close()
+    return version
+
+
+def test_an_unversioned_file_from_before_versioning_is_migrated_without_losing_rows(tmp_path: Path) -> None:
+    path = version_0_file(tmp_path)
+    store = open_store(tmp_path)
+    assert store.known(["old"])["old"].text == "kept across the migration"
+    checkpoint = store.checkpoint("R", "cp")
+    assert checkpoint is not None and (checkpoint.updated_after, checkpoint.version) == (10, 3)
+    assert [m.text for m in store.pending("R", "cp")[0]] == ["waiting"]
+    assert store.room_name("R") == "general"
+    store.close()
+    assert user_version(path) == 1
+
+
+def test_migrations_run_in_order_each_in_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = version_0_file(tmp_path)
+    broken = (*_MIGRATIONS, ("CREATE TABLE half_done (x)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(store_module, "_MIGRATIONS", broken)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    with pytest.raises(StoreError, match="cannot be used"):
+        open_store(tmp_path)
+    with sqlite3.connect(path) as db:  # step 1 stands; step 2 left nothing behind, not even its stamp
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+    db.close()
+    fixed = (*_MIGRATIONS, ("ALTER TABLE rooms ADD COLUMN topic TEXT",))
+    monkeypatch.setattr(store_module, "_MIGRATIONS", fixed)
+    store = open_store(tmp_path)
+    assert store.room_name("R") == "general" and store.count() == 1
+    store.close()
+    assert user_version(path) == 2
 
 
 def test_accounts_do_not_see_each_other(tmp_path: Path) -> None:
