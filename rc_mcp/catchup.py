@@ -20,7 +20,7 @@ from rc_mcp.models import Deletion, Item, Message, Room, Stream, stamp_ms
 from rc_mcp.paging import Pager, Stop
 from rc_mcp.results import Budget, CatchUp
 from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
-from rc_mcp.store import Checkpoint, CheckpointConflict, MessageStore, StoreError
+from rc_mcp.store import Checkpoint, CheckpointConflict, HistoryStore, StoreError
 from rc_mcp.times import from_ms, to_ms
 
 # The server has no cap on count in cursor mode, and every request costs one of a normal user's
@@ -80,7 +80,7 @@ class CatchUpReader:
         self.history = history
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
 
-    def store(self) -> MessageStore:
+    def store(self) -> HistoryStore:
         if self.history.store is None:
             raise ArgumentError(
                 "catch_up needs the local history, which is off: use sync_messages and list_deleted with "
@@ -97,7 +97,7 @@ class CatchUpReader:
             return _result(room, name, look, messages, deletions, budget, notes)
 
     async def _read(
-        self, pager: Pager, store: MessageStore, room: Room, name: str, start: datetime | None, budget: Budget
+        self, pager: Pager, store: HistoryStore, room: Room, name: str, start: datetime | None, budget: Budget
     ) -> _Look:
         try:
             previous = await anyio.to_thread.run_sync(store.checkpoint, room.id, name)
@@ -122,7 +122,7 @@ class CatchUpReader:
         return _Look(previous, first, updated, deleted)
 
     async def _save(
-        self, store: MessageStore, room: Room, name: str, look: _Look, notes: list[str]
+        self, store: HistoryStore, room: Room, name: str, look: _Look, notes: list[str]
     ) -> tuple[list[Message], list[Deletion]]:
         messages = [m for m in look.updated.shown if isinstance(m, Message)]
         deletions = [d for d in look.deleted.shown if isinstance(d, Deletion)]

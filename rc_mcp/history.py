@@ -13,7 +13,7 @@ import anyio
 
 from rc_mcp.changes import classify
 from rc_mcp.models import Deletion, Message, Room
-from rc_mcp.store import MessageStore, StoreError
+from rc_mcp.store import HistoryStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class History:
     """The local store behind the tools, or its absence (``store`` None: history off)."""
 
-    def __init__(self, store: MessageStore | None, problem: str | None = None) -> None:
+    def __init__(self, store: HistoryStore | None, problem: str | None = None) -> None:
         self.store = store
         # Why history is off although it was asked for; said once, in the first answer.
         self._problem = problem

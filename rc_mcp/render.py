@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, Stream
 from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, StreamPage
+from rc_mcp.sanitize import UNSAFE, clean
 from rc_mcp.times import from_ms, iso
 
 # The tools' names, as the text tells the agent to call them.
@@ -107,38 +107,6 @@ CHANGE_WORDS: dict[str, str] = {
     "removed": "deleted since last seen (placeholder left)",
     "other": "changed (not text, reactions, thread or pin)",
 }
-
-# Characters that break a line in some renderer: all become an escaped "\n".
-_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
-_ZWJ = "\u200d"
-_UNSAFE_IN_JSON = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\ufe00-\ufe0f\ufeff\U000e0000-\U000e0fff]"
-)
-
-
-def clean(text: str, limit: int | None = None) -> str:
-    """Untrusted text made safe for one line: invisible characters gone, line breaks escaped.
-
-    ``limit`` cuts long text with a visible marker saying how much was left out.
-    """
-    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS).replace("\t", " ")
-    kept = [ch for i, ch in enumerate(text) if _visible(ch, text[i - 1] if i else "")]
-    cleaned = "".join(kept)
-    suffix = ""
-    if limit is not None and len(cleaned) > limit:
-        suffix = f"…[+{len(cleaned) - limit} chars]"
-        cleaned = cleaned[:limit]
-    return cleaned.replace("\\", "\\\\").replace("\n", "\\n") + suffix
-
-
-def _visible(ch: str, previous: str) -> bool:
-    if ch == "\n":
-        return True
-    if ch == _ZWJ:
-        # Keep the joiner inside emoji sequences (👩‍💻); anywhere else it only hides things.
-        return bool(previous) and unicodedata.category(previous) in ("So", "Sk", "Mn")
-    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co")
 
 
 def render(result: StreamPage | CatchUp) -> str:
@@ -386,7 +354,7 @@ def _footer(result: StreamPage | CatchUp) -> str:
 def json_line(arguments: dict[str, Any]) -> str:
     """Arguments as exact JSON on one line: anything invisible or line-breaking is \\u-escaped."""
     text = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
-    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+    return UNSAFE.sub(_json_escape, text)
 
 
 def _json_escape(match: re.Match[str]) -> str:

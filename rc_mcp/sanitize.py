@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["REMOVED", "UNICODE_VERSION", "clean", "one_line"]
+__all__ = ["REMOVED", "UNICODE_VERSION", "UNSAFE", "clean", "one_line"]
 
 # BEGIN GENERATED TABLES: scripts/gen_sanitize_tables.py writes this block; do not edit it by hand.
 UNICODE_VERSION = "14.0.0"
@@ -121,6 +121,9 @@ def _runs(char_class: str) -> re.Pattern[str]:
 
 
 _REMOVE_BMP = _runs(_char_class(_BMP_REMOVED, but=chr(10)))
+# One code point that clean() would remove or read as a line break: what text that must stay exact
+# (JSON arguments shown to an agent) escapes instead.
+UNSAFE = re.compile(f"[{_char_class(REMOVED)}\u2028\u2029]")
 _ASTRAL_SUSPECT = re.compile(f"[{_char_class(ASTRAL_SUSPECT)}]")
 _REMOVE_ASTRAL = _runs(_char_class(_ASTRAL_REMOVED))
 

@@ -26,12 +26,12 @@ from pydantic import BaseModel, model_validator
 
 from rc_mcp import __version__
 from rc_mcp.catchup import CheckpointError
-from rc_mcp.config import CALL_DEADLINE_VAR, STORE_VAR, Settings
+from rc_mcp.config import CALL_DEADLINE_VAR, Settings
 from rc_mcp.errors import RocketChatError
 from rc_mcp.history import History
 from rc_mcp.paging import Progress
 from rc_mcp.prompts import PromptTemplate, load_prompts
-from rc_mcp.render import CATCH_UP_TOOL, STREAM_TOOLS, clean, render
+from rc_mcp.render import CATCH_UP_TOOL, STREAM_TOOLS, render
 from rc_mcp.results import CatchUp, StreamPage
 from rc_mcp.rules import (
     DEFAULT_CHECKPOINT,
@@ -42,8 +42,9 @@ from rc_mcp.rules import (
     UpdatedArguments,
     parse,
 )
+from rc_mcp.sanitize import one_line
 from rc_mcp.session import Session
-from rc_mcp.store import FILE_NAME, MessageStore
+from rc_mcp.store import FILE_NAME, open_store
 
 log = logging.getLogger(__name__)
 
@@ -239,26 +240,22 @@ async def _answer(
 
 def _cleaned(message: str) -> str:
     """An error text is one clean line: it can hold server-provided strings."""
-    return clean(message, ERROR_LIMIT)
+    return one_line(message, ERROR_LIMIT)
 
 
 def open_history(settings: Settings) -> History:
-    """The local history for this account; history off (with the reason) when it cannot be used."""
+    """The local history for this account; history off, with the reason said once, when it cannot be used."""
     if settings.state_dir is None:
         return History(None)
-    path = settings.state_dir / FILE_NAME
-    try:
-        store = MessageStore(
-            path,
-            settings.account,
-            max_messages=settings.store_max_messages,
-            max_age_days=settings.store_max_age_days,
-        )
-    except (OSError, Exception) as exc:  # replaced by store.open_store
-        problem = f"local history is off for this run: {path} cannot be used ({type(exc).__name__}); see {STORE_VAR}"
-        log.warning("%s", problem)
-        return History(None, problem)
-    return History(store)
+    opening = open_store(
+        settings.state_dir / FILE_NAME,
+        settings.account,
+        max_messages=settings.store_max_messages,
+        max_age_days=settings.store_max_age_days,
+    )
+    if opening.problem:
+        log.warning("%s", opening.problem)
+    return History(opening.store, opening.problem)
 
 
 def _prompt(template: PromptTemplate) -> Prompt:

@@ -5,7 +5,7 @@ what a deleted message was and what an update changed. Each page is written in o
 (WAL journal), so a crash or a full disk mid-sync loses at most the page in flight and never
 corrupts the file.
 
-``History`` is what the rest of rc-mcp uses; ``MessageStore`` is its SQLite implementation (another
+``HistoryStore`` is what the rest of rc-mcp uses; ``MessageStore`` is its SQLite implementation (another
 backend, e.g. PostgreSQL, would be a module of its own implementing the same protocol). Start with
 ``open_store``: a fault in local state never stops the server. It answers a ``StoreOpening``: the
 store, or None when history is off for this run, and a plain sentence when something is wrong.
@@ -115,10 +115,6 @@ class Checkpoint:
     version: int
 
 
-class StoreError(Exception):
-    """The local history could not be read or written."""
-
-
 class CheckpointConflict(Exception):
     """Another call advanced the checkpoint while this one was reading."""
 
@@ -131,7 +127,7 @@ class StoreError(Exception):
 
 
 @runtime_checkable
-class History(Protocol):
+class HistoryStore(Protocol):
     """The local history as the rest of rc-mcp uses it, for one account. Every method raises
     StoreError for a fault in the backend (then a write has changed nothing); ``save_checkpoint``
     also raises CheckpointConflict when another call advanced the checkpoint first."""
@@ -230,7 +226,7 @@ def open_store(path: Path, account: str, *, max_messages: int, max_age_days: int
 
 
 class MessageStore:
-    """SQLite-backed history for one account (server URL + user id). Satisfies ``History``."""
+    """SQLite-backed history for one account (server URL + user id). Satisfies ``HistoryStore``."""
 
     def __init__(self, path: Path, account: str, *, max_messages: int, max_age_days: int) -> None:
         """Open the history at ``path``, creating or migrating it as needed. Raises StoreError, whose
@@ -647,5 +643,5 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 if TYPE_CHECKING:
 
-    def _is_a_history(store: MessageStore) -> History:  # mypy --strict checks MessageStore against History
+    def _is_a_history(store: MessageStore) -> HistoryStore:  # mypy --strict checks MessageStore against it
         return store

@@ -30,7 +30,7 @@ from rc_mcp.store import (
     FILE_NAME,
     SCHEMA_VERSION,
     CheckpointConflict,
-    History,
+    HistoryStore,
     MessageStore,
     StoreError,
     StoreOpening,
@@ -487,7 +487,7 @@ def test_a_checkpoint_conflict_is_not_a_store_error(tmp_path: Path) -> None:
 
 def test_message_store_is_a_history(tmp_path: Path) -> None:
     store = opened(tmp_path / "state")
-    assert isinstance(store, History)
+    assert isinstance(store, HistoryStore)
     store.close()
 
 
