@@ -47,6 +47,8 @@ MAX_PAGE = 100_000
 # Trash records are small ({_id, _deletedAt}), and a whole read is the only safe one.
 DELETED_FIRST_PAGE = 1000
 MAX_REQUESTS_PER_CALL = 30
+# A server that refuses again right after every reset it named is not pacing, it is stuck.
+MAX_REFUSALS_PER_CALL = 3
 # The progress step that says a wait begins (every report must move progress forward).
 NOTICE_STEP = 0.01
 # Positions never pass the server's own clock by more than this.
@@ -176,6 +178,7 @@ class Pager:
         self.clock = state.clock
         self.deadline_ms = self.clock.now_ms() + int(deadline_seconds * 1000)
         self.requests = 0
+        self.refusals = 0
         self.skipped: dict[str, int] = {}
         self._progress_done = 0.0
 
@@ -331,8 +334,14 @@ class Pager:
                 if exc.reset_at_ms is not None:
                     limit = self.state.window.limit if self.state.window else 0
                     self.state.window = RateLimit(limit=limit, remaining=0, reset_at_ms=exc.reset_at_ms)
+                self.refusals += 1
                 seconds = exc.wait_seconds
-                if seconds is None or seconds > self.max_wait or seconds + 1 > self._remaining_seconds():
+                if (
+                    seconds is None
+                    or seconds > self.max_wait
+                    or seconds + 1 > self._remaining_seconds()
+                    or self.refusals >= MAX_REFUSALS_PER_CALL
+                ):
                     raise Stop("rate_limit", seconds) from None
                 await self._wait(seconds + 1, "Rocket.Chat rate limit reached")
                 continue

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,22 +62,39 @@ def bare_workspace(clock: Any = None) -> tuple[Workspace, str]:
     return ws, room.id
 
 
+# (request, parsed JSON body) → a new body, or a whole httpx.Response to send instead.
+Mangle = Callable[[httpx.Request, Any], Any]
+
+
 class CountingTransport(httpx.AsyncBaseTransport):
-    """The emulator's ASGI app, counting the rows and bytes each chat.syncMessages answer carried."""
+    """The emulator's ASGI app, counting the rows and bytes each chat.syncMessages answer carried.
+
+    ``mangle`` (request, parsed JSON body) → new body turns an answer into what a broken or hostile
+    server would send: the rest of the answer (status, headers) stays the emulator's.
+    """
 
     def __init__(self, app: Any) -> None:
         self.inner = httpx.ASGITransport(app=app)
         self.rows = 0
         self.bytes = 0
+        self.mangle: Mangle | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         body = await response.aread()
+        if self.mangle is not None:
+            changed = self.mangle(request, json.loads(body))
+            if isinstance(changed, httpx.Response):
+                return changed
+            body = json.dumps(changed).encode()
         if request.url.path == SYNC_PATH:
             self.bytes += len(body)
             result = json.loads(body).get("result") or {}
-            self.rows += len(result.get("updated") or []) + len(result.get("deleted") or [])
-        return httpx.Response(response.status_code, headers=response.headers, content=body)
+            if isinstance(result, dict):
+                for key in ("updated", "deleted"):
+                    self.rows += len(result.get(key) or []) if isinstance(result.get(key), list) else 0
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"]
+        return httpx.Response(response.status_code, headers=headers, content=body)
 
 
 @dataclass
@@ -96,6 +113,11 @@ class Harness:
     settings: Settings
     sessions: list[Session] = field(default_factory=list)
     transport: CountingTransport | None = None
+
+    def mangle(self, how: Mangle) -> None:
+        """Every answer from now on passes through ``how`` (see CountingTransport)."""
+        self.transport = self.transport or CountingTransport(self.emulator.app)
+        self.transport.mangle = how
 
     def session(self, *, history: bool = True, **env: str) -> Session:
         settings = settings_for("http://rc.test", **env) if env else self.settings
