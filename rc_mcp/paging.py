@@ -219,7 +219,8 @@ class Pager:
         while not complete and (len(rows) < want or confirm):
             confirm = False
             try:
-                fetched, complete = await self.page(room_id, stream, forward, position, max(page, want - len(rows)))
+                size = min(max(page, want - len(rows)), MAX_PAGE)
+                fetched, complete = await self.page(room_id, stream, forward, position, size)
             except Stop as stop:
                 return Gathered(rows, False, stop, reached_end)
             rows.extend(fetched)

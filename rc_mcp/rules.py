@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic import WithJsonSchema as Schema
 
 from rc_mcp.models import Stream
-from rc_mcp.times import MAX_JS_MS, parse_iso, to_ms
+from rc_mcp.times import MAX_MS, from_ms, parse_iso, to_ms
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
@@ -138,9 +138,9 @@ def _cursor(value: object, info: ValidationInfo) -> int | None:
     text = str(value).strip()
     # str.isdigit() also accepts other scripts' digits ('١٢٣'), which no server reads as a number.
     if text.isascii() and text.isdigit():
-        if len(text) > 16 or int(text) > MAX_JS_MS:
+        if len(text) > 16 or int(text) > MAX_MS:
             raise ValueError("is past the largest date a server can hold: send a cursor from an earlier result")
-        return int(text)
+        return to_ms(_not_future(from_ms(int(text)), "a cursor", info))
     if isinstance(value, int):
         raise ValueError("is negative: send a cursor from an earlier result, or 0")
     # An ISO time sent raw would make real servers read only its year as milliseconds and sync
@@ -209,7 +209,7 @@ LastUpdate = Annotated[
 _CURSOR_SCHEMA = {
     "anyOf": [
         {"type": "string", "pattern": r"^\s*(\d{1,16}|\d{4}-\d\d-\d\d.*)\s*$"},
-        {"type": "integer", "minimum": 0, "maximum": MAX_JS_MS},
+        {"type": "integer", "minimum": 0, "maximum": MAX_MS},
         {"type": "null"},
     ]
 }

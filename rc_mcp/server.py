@@ -217,6 +217,7 @@ async def _answer(
     try:
         with anyio.fail_after(settings.call_deadline):
             result = await work(session, arguments, progress)
+            text = render(result)
     except ArgumentError as exc:
         raise ToolError(_cleaned(f"{exc}.")) from None
     except (RocketChatError, CheckpointError) as exc:
@@ -233,9 +234,7 @@ async def _answer(
             f"{tool} failed unexpectedly ({type(exc).__name__}); nothing was marked as read. "
             "The details are in rc-mcp's log (stderr); please report it."
         ) from None
-    return CallToolResult(
-        content=[TextContent(type="text", text=render(result))], structured_content=result.structured()
-    )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.structured())
 
 
 def _cleaned(message: str) -> str:

@@ -78,6 +78,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self.rows = 0
         self.bytes = 0
         self.mangle: Mangle | None = None
+        # Every chat.syncMessages answer: (HTTP status, errorType or None).
+        self.answers: list[tuple[int, str | None]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
@@ -89,7 +91,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
             body = json.dumps(changed).encode()
         if request.url.path == SYNC_PATH:
             self.bytes += len(body)
-            result = json.loads(body).get("result") or {}
+            parsed = json.loads(body)
+            self.answers.append((response.status_code, parsed.get("errorType")))
+            result = parsed.get("result") or {}
             if isinstance(result, dict):
                 for key in ("updated", "deleted"):
                     self.rows += len(result.get(key) or []) if isinstance(result.get(key), list) else 0
