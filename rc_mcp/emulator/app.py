@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rc_mcp.emulator import syncmessages
+from rc_mcp.emulator.faults import Exchange, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
 from rc_mcp.emulator.workspace import NotFound, User, Workspace, iso_ms, to_wire
 
@@ -46,6 +47,7 @@ class RecordedRequest:
     path: str
     query: list[tuple[str, str]]
     user_id: str | None
+    fault: str | None = None  # the name of the fault that answered instead of the route
 
 
 Handler = Callable[["Emulator", Request, User], Awaitable[Response]]
@@ -87,7 +89,8 @@ class Emulator:
     """A Rocket.Chat stand-in: a workspace, an optional rate limiter and the ASGI app serving them.
 
     ``app`` is the ASGI application (serve it with :func:`rc_mcp.emulator.serve`, or call it in
-    process through ``httpx.ASGITransport(app=emulator.app)``).
+    process through ``httpx.ASGITransport(app=emulator.app)``). ``faults`` injects broken or
+    hostile answers per path (see :mod:`rc_mcp.emulator.faults`).
     """
 
     workspace: Workspace
@@ -96,6 +99,7 @@ class Emulator:
     server_tz: tzinfo = UTC
     requests: list[RecordedRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    faults: Faults = field(default_factory=Faults, kw_only=True)
 
     def __post_init__(self) -> None:
         self.routes = Starlette(
@@ -122,7 +126,13 @@ class Emulator:
         if scope["type"] != "http":
             await self.routes(scope, receive, send)
             return
-        await self.routes(scope, receive, self._dated(send))
+        dated = self._dated(send)
+        fault = self.faults.take(str(scope["path"]))
+        if fault is None or fault.serve is None:
+            await self.routes(scope, receive, dated)
+            return
+        self._record(Request(scope), fault=fault.name)
+        await fault.serve(Exchange(scope, receive, dated, send, self.workspace.now(), self.faults))
 
     def _dated(self, send: Send) -> Send:
         """Give every answer an HTTP ``Date`` from the workspace clock, as a real server sends one.
@@ -139,12 +149,13 @@ class Emulator:
 
         return dated
 
-    def _record(self, request: Request) -> None:
+    def _record(self, request: Request, *, fault: str | None = None) -> None:
         entry = RecordedRequest(
             method=request.method,
             path=request.url.path,
             query=parse_qsl(request.url.query, keep_blank_values=True),
             user_id=request.headers.get("x-user-id"),
+            fault=fault,
         )
         with self._lock:
             self.requests.append(entry)

@@ -21,6 +21,10 @@ class RunningEmulator:
     emulator: Emulator
     url: str
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def env(self, user_id: str, token: str) -> dict[str, str]:
         """The environment ``rc-mcp`` needs to talk to this emulator as the given user."""
         return {"ROCKETCHAT_URL": self.url, "ROCKETCHAT_USER_ID": user_id, "ROCKETCHAT_AUTH_TOKEN": token}
@@ -30,8 +34,13 @@ class RunningEmulator:
 def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningEmulator]:
     """Serve ``emulator`` on ``host:port`` (0 picks a free port) until the block ends."""
     # The emulator stamps its own Date from the workspace clock: uvicorn must not add a second one.
+    emulator.faults.reopen()
     with serve_app(emulator.app, host=host, port=port, date_header=False) as url:
-        yield RunningEmulator(emulator=emulator, url=url)
+        try:
+            yield RunningEmulator(emulator=emulator, url=url)
+        finally:
+            # Endless faults (never_respond, trickle) would keep uvicorn from shutting down.
+            emulator.faults.release()
 
 
 @contextmanager
