@@ -2,8 +2,10 @@
 
 Pipeline per the reference (legacy 7.1–8.x route): authentication → rate limit → query schema →
 handler. With ``router="typed"`` (8.8+) the schema runs before the rate limiter and reports
-``error-invalid-params``. Every request is recorded in ``Emulator.requests`` so tests can prove
-what did (and did not) reach the server.
+``error-invalid-params``. ``version`` picks the release to imitate (see :mod:`.versions`): before
+7.1 ``chat.syncMessages`` has no schema and no cursors; 8.8+ is always typed and takes ``fromTs``.
+Every request is recorded in ``Emulator.requests`` so tests can prove what did (and did not)
+reach the server.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rc_mcp.emulator import syncmessages
+from rc_mcp.emulator import syncmessages, versions
 from rc_mcp.emulator.faults import Exchange, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
+from rc_mcp.emulator.versions import Version
 from rc_mcp.emulator.workspace import NotFound, User, Workspace, iso_ms, to_wire
 
-SERVER_VERSION = "7.10.0"
+SERVER_VERSION = versions.DEFAULT_VERSION
 _UNAUTHORIZED = {
     "success": False,
     "error": "You must be logged in to do this.",
@@ -90,7 +93,9 @@ class Emulator:
 
     ``app`` is the ASGI application (serve it with :func:`rc_mcp.emulator.serve`, or call it in
     process through ``httpx.ASGITransport(app=emulator.app)``). ``faults`` injects broken or
-    hostile answers per path (see :mod:`rc_mcp.emulator.faults`).
+    hostile answers per path (see :mod:`rc_mcp.emulator.faults`). ``version`` is the Rocket.Chat
+    release to imitate; 8.8+ always uses the typed router, and before 7.1 there is no schema, so
+    ``router="typed"`` is refused there.
     """
 
     workspace: Workspace
@@ -100,8 +105,14 @@ class Emulator:
     requests: list[RecordedRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     faults: Faults = field(default_factory=Faults, kw_only=True)
+    version: str = field(default=SERVER_VERSION, kw_only=True)
 
     def __post_init__(self) -> None:
+        self.parsed_version = Version.parse(self.version)
+        if self.parsed_version.typed_router:
+            self.router = "typed"
+        elif self.router == "typed" and not self.parsed_version.has_cursors:
+            raise ValueError(f"Rocket.Chat {self.version} has no query schema, so no typed router")
         self.routes = Starlette(
             routes=[
                 Route("/api/info", self._info),
@@ -179,8 +190,12 @@ class Emulator:
     # --- routes ---------------------------------------------------------------------------------
 
     async def _info(self, request: Request) -> Response:
+        # No authentication required; valid credentials of a view-statistics holder (admin) see more.
         self._record(request)
-        return _json(200, {"version": SERVER_VERSION, "success": True})
+        user = self._user(request)
+        privileged = user is not None and "admin" in user.roles
+        workspace_url = str(request.base_url).rstrip("/")
+        return _json(200, versions.info_body(self.version, privileged=privileged, workspace_url=workspace_url))
 
     @authenticated()
     async def _me(self, request: Request, user: User) -> Response:
@@ -203,11 +218,17 @@ class Emulator:
         except ValueError:
             return _json(400, {"success": False, "error": "Invalid query parameters"})
         headers: dict[str, str] = {}
+        if not self.parsed_version.has_cursors:
+            headers, refusal = self._limit(request, user)
+            if refusal:
+                return refusal
+            answer = syncmessages.handle_before_cursors(self.workspace, user.id, query, server_tz=self.server_tz)
+            return _json(*answer, headers)
         if self.router == "legacy":
             headers, refusal = self._limit(request, user)
             if refusal:
                 return refusal
-        coerced, failure = syncmessages.validate_query(query, self.router)
+        coerced, failure = syncmessages.validate_query(query, self.router, from_ts=self.parsed_version.typed_router)
         if self.router == "typed":
             if failure:
                 return _json(*failure)
