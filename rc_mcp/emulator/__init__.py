@@ -5,14 +5,18 @@ own scripted agent tests (see :mod:`rc_mcp.testing`).
 """
 
 from rc_mcp.emulator.app import Emulator, RecordedRequest
+from rc_mcp.emulator.faults import ConnectionDropped, Fault, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
 from rc_mcp.emulator.runner import RunningEmulator, serve
 from rc_mcp.emulator.seed import DemoWorkspace, demo_workspace
 from rc_mcp.emulator.workspace import Workspace
 
 __all__ = [
+    "ConnectionDropped",
     "DemoWorkspace",
     "Emulator",
+    "Fault",
+    "Faults",
     "RateLimiter",
     "RecordedRequest",
     "RunningEmulator",

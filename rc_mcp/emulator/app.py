@@ -2,17 +2,22 @@
 
 Pipeline per the reference (legacy 7.1–8.x route): authentication → rate limit → query schema →
 handler. With ``router="typed"`` (8.8+) the schema runs before the rate limiter and reports
-``error-invalid-params``. Every request is recorded in ``Emulator.requests`` so tests can prove
-what did (and did not) reach the server.
+``error-invalid-params``. ``version`` picks the release to imitate (see :mod:`.versions`): before
+7.1 ``chat.syncMessages`` has no schema and no cursors; 8.8+ is always typed and takes ``fromTs``.
+Every request is recorded in ``Emulator.requests`` so tests can prove what did (and did not)
+reach the server.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,12 +25,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rc_mcp.emulator import syncmessages
+from rc_mcp.emulator import syncmessages, versions
+from rc_mcp.emulator.faults import Exchange, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
+from rc_mcp.emulator.versions import Version
 from rc_mcp.emulator.workspace import NotFound, User, Workspace, iso_ms, to_wire
 
-SERVER_VERSION = "7.10.0"
+SERVER_VERSION = versions.DEFAULT_VERSION
 _UNAUTHORIZED = {
     "success": False,
     "error": "You must be logged in to do this.",
@@ -42,11 +50,53 @@ class RecordedRequest:
     path: str
     query: list[tuple[str, str]]
     user_id: str | None
+    fault: str | None = None  # the name of the fault that answered instead of the route
+
+
+Handler = Callable[["Emulator", Request, User], Awaitable[Response]]
+Endpoint = Callable[["Emulator", Request], Awaitable[Response]]
+
+
+def authenticated(*, rate_limited: bool = True) -> Callable[[Handler], Endpoint]:
+    """The prologue every ``/api/v1`` route shares: record, authenticate, then rate-limit.
+
+    Authentication comes first and costs no rate-limit budget (reference §6.1); the default limiter
+    then runs before the handler, and its ``X-RateLimit-*`` headers go on every answer, success or
+    not (§6.3). Routes whose limiter runs later (``chat.syncMessages`` on the typed router, §3.4)
+    pass ``rate_limited=False`` and call :meth:`Emulator._limit` themselves.
+    """
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(self: Emulator, request: Request) -> Response:
+            self._record(request)
+            user = self._user(request)
+            if user is None:
+                return _json(401, _UNAUTHORIZED)
+            if not rate_limited:
+                return await handler(self, request, user)
+            headers, refusal = self._limit(request, user)
+            if refusal is not None:
+                return refusal
+            response = await handler(self, request, user)
+            response.headers.update(headers)
+            return response
+
+        return endpoint
+
+    return wrap
 
 
 @dataclass
 class Emulator:
-    """A Rocket.Chat stand-in: a workspace, an optional rate limiter and the ASGI app serving them."""
+    """A Rocket.Chat stand-in: a workspace, an optional rate limiter and the ASGI app serving them.
+
+    ``app`` is the ASGI application (serve it with :func:`rc_mcp.emulator.serve`, or call it in
+    process through ``httpx.ASGITransport(app=emulator.app)``). ``faults`` injects broken or
+    hostile answers per path (see :mod:`rc_mcp.emulator.faults`). ``version`` is the Rocket.Chat
+    release to imitate; 8.8+ always uses the typed router, and before 7.1 there is no schema, so
+    ``router="typed"`` is refused there.
+    """
 
     workspace: Workspace
     rate_limiter: RateLimiter | None = None
@@ -54,9 +104,16 @@ class Emulator:
     server_tz: tzinfo = UTC
     requests: list[RecordedRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    faults: Faults = field(default_factory=Faults, kw_only=True)
+    version: str = field(default=SERVER_VERSION, kw_only=True)
 
     def __post_init__(self) -> None:
-        self.app = Starlette(
+        self.parsed_version = Version.parse(self.version)
+        if self.parsed_version.typed_router:
+            self.router = "typed"
+        elif self.router == "typed" and not self.parsed_version.has_cursors:
+            raise ValueError(f"Rocket.Chat {self.version} has no query schema, so no typed router")
+        self.routes = Starlette(
             routes=[
                 Route("/api/info", self._info),
                 Route("/api/v1/me", self._me),
@@ -68,6 +125,7 @@ class Emulator:
                 Route("/api/v1/chat.react", self._react, methods=["POST"]),
             ]
         )
+        self.app: ASGIApp = _App(self._asgi)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         with self._lock:
@@ -75,12 +133,40 @@ class Emulator:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _record(self, request: Request) -> None:
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.routes(scope, receive, send)
+            return
+        dated = self._dated(send)
+        fault = self.faults.take(str(scope["path"]))
+        if fault is None or fault.serve is None:
+            await self.routes(scope, receive, dated)
+            return
+        self._record(Request(scope), fault=fault.name)
+        await fault.serve(Exchange(scope, receive, dated, send, self.workspace.now(), self.faults))
+
+    def _dated(self, send: Send) -> Send:
+        """Give every answer an HTTP ``Date`` from the workspace clock, as a real server sends one.
+
+        With a fake clock the server's time is deterministic, which is what clients that read
+        ``Date`` as the server's clock need in tests. (The runner turns uvicorn's own ``Date`` off.)
+        """
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [(b"date", http_date(self.workspace.now()).encode()), *headers]}
+            await send(message)
+
+        return dated
+
+    def _record(self, request: Request, *, fault: str | None = None) -> None:
         entry = RecordedRequest(
             method=request.method,
             path=request.url.path,
             query=parse_qsl(request.url.query, keep_blank_values=True),
             user_id=request.headers.get("x-user-id"),
+            fault=fault,
         )
         with self._lock:
             self.requests.append(entry)
@@ -101,25 +187,18 @@ class Emulator:
             return verdict.headers, None
         return verdict.headers, _json(429, verdict.body or {}, verdict.headers)
 
-    async def _authed(self, request: Request) -> tuple[User | None, dict[str, str], Response | None]:
-        """Record, authenticate and rate-limit; a returned Response ends the request."""
-        self._record(request)
-        user = self._user(request)
-        if user is None:
-            return None, {}, _json(401, _UNAUTHORIZED)
-        headers, refusal = self._limit(request, user)
-        return user, headers, refusal
-
     # --- routes ---------------------------------------------------------------------------------
 
     async def _info(self, request: Request) -> Response:
+        # No authentication required; valid credentials of a view-statistics holder (admin) see more.
         self._record(request)
-        return _json(200, {"version": SERVER_VERSION, "success": True})
+        user = self._user(request)
+        privileged = user is not None and "admin" in user.roles
+        workspace_url = str(request.base_url).rstrip("/")
+        return _json(200, versions.info_body(self.version, privileged=privileged, workspace_url=workspace_url))
 
-    async def _me(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _me(self, request: Request, user: User) -> Response:
         body = {
             "_id": user.id,
             "username": user.username,
@@ -130,23 +209,26 @@ class Emulator:
             "utcOffset": 0,
             "success": True,
         }
-        return _json(200, body, headers)
+        return _json(200, body)
 
-    async def _sync_messages(self, request: Request) -> Response:
-        self._record(request)
-        user = self._user(request)
-        if user is None:
-            return _json(401, _UNAUTHORIZED)
+    @authenticated(rate_limited=False)
+    async def _sync_messages(self, request: Request, user: User) -> Response:
         try:
             query = parse_qs_like(request.url.query)
         except ValueError:
             return _json(400, {"success": False, "error": "Invalid query parameters"})
         headers: dict[str, str] = {}
+        if not self.parsed_version.has_cursors:
+            headers, refusal = self._limit(request, user)
+            if refusal:
+                return refusal
+            answer = syncmessages.handle_before_cursors(self.workspace, user.id, query, server_tz=self.server_tz)
+            return _json(*answer, headers)
         if self.router == "legacy":
             headers, refusal = self._limit(request, user)
             if refusal:
                 return refusal
-        coerced, failure = syncmessages.validate_query(query, self.router)
+        coerced, failure = syncmessages.validate_query(query, self.router, from_ts=self.parsed_version.typed_router)
         if self.router == "typed":
             if failure:
                 return _json(*failure)
@@ -158,10 +240,8 @@ class Emulator:
         status, body = syncmessages.handle(self.workspace, user.id, coerced, server_tz=self.server_tz)
         return _json(status, body, headers)
 
-    async def _rooms_info(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _rooms_info(self, request: Request, user: User) -> Response:
         room_id = request.query_params.get("roomId")
         room_name = request.query_params.get("roomName")
         if not room_id and not room_name:
@@ -189,12 +269,10 @@ class Emulator:
         }
         if room.topic:
             doc["topic"] = room.topic
-        return _json(200, {"room": doc, "success": True}, headers)
+        return _json(200, {"room": doc, "success": True})
 
-    async def _post_message(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _post_message(self, request: Request, user: User) -> Response:
         body = await _body(request)
         room_id = str(body.get("roomId") or "")
         if not self.workspace.can_access(user.id, room_id):
@@ -207,12 +285,10 @@ class Emulator:
             tmid=body.get("tmid") if isinstance(body.get("tmid"), str) else None,
         )
         message = to_wire(self.workspace.messages[msg_id])
-        return _json(200, {"ts": message["ts"], "channel": room_id, "message": message, "success": True}, headers)
+        return _json(200, {"ts": message["ts"], "channel": room_id, "message": message, "success": True})
 
-    async def _update_message(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _update_message(self, request: Request, user: User) -> Response:
         body = await _body(request)
         try:
             self.workspace.edit(str(body.get("msgId")), str(body.get("text") or ""), by=user.username)
@@ -220,30 +296,41 @@ class Emulator:
             return _json(
                 *_error("The room id provided does not match where the message is from.", "error-invalid-message")
             )
-        return _json(200, {"message": to_wire(self.workspace.messages[str(body["msgId"])]), "success": True}, headers)
+        return _json(200, {"message": to_wire(self.workspace.messages[str(body["msgId"])]), "success": True})
 
-    async def _delete_message(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _delete_message(self, request: Request, user: User) -> Response:
         body = await _body(request)
         msg_id = str(body.get("msgId"))
         try:
             self.workspace.delete(msg_id, by=user.username)
         except NotFound:
             return _json(*_error("No message found with the id provided", "error-message-not-found"))
-        return _json(200, {"_id": msg_id, "ts": iso_ms(self.workspace.now()), "success": True}, headers)
+        return _json(200, {"_id": msg_id, "ts": iso_ms(self.workspace.now()), "success": True})
 
-    async def _react(self, request: Request) -> Response:
-        user, headers, refusal = await self._authed(request)
-        if refusal or user is None:
-            return refusal or _json(401, _UNAUTHORIZED)
+    @authenticated()
+    async def _react(self, request: Request, user: User) -> Response:
         body = await _body(request)
         try:
             self.workspace.react(str(body.get("messageId")), user.username, str(body.get("emoji")))
         except NotFound:
             return _json(*_error("No message found with the id provided", "error-message-not-found"))
-        return _json(200, {"success": True}, headers)
+        return _json(200, {"success": True})
+
+
+class _App:
+    """An ASGI 3 app around a coroutine; uvicorn detects ASGI 3 from ``__call__``, not from bound methods."""
+
+    def __init__(self, handle: ASGIApp) -> None:
+        self._handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send)
+
+
+def http_date(ms: int) -> str:
+    """An RFC 7231 IMF-fixdate (``Fri, 20 Nov 2026 09:00:00 GMT``) for ``ms`` since the epoch."""
+    return formatdate(ms / 1000, usegmt=True)
 
 
 def parse_qs_like(query: str) -> dict[str, Any]:

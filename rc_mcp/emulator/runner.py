@@ -21,6 +21,10 @@ class RunningEmulator:
     emulator: Emulator
     url: str
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def env(self, user_id: str, token: str) -> dict[str, str]:
         """The environment ``rc-mcp`` needs to talk to this emulator as the given user."""
         return {"ROCKETCHAT_URL": self.url, "ROCKETCHAT_USER_ID": user_id, "ROCKETCHAT_AUTH_TOKEN": token}
@@ -29,14 +33,32 @@ class RunningEmulator:
 @contextmanager
 def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningEmulator]:
     """Serve ``emulator`` on ``host:port`` (0 picks a free port) until the block ends."""
-    with serve_app(emulator.app, host=host, port=port) as url:
-        yield RunningEmulator(emulator=emulator, url=url)
+    # The emulator stamps its own Date from the workspace clock: uvicorn must not add a second one.
+    emulator.faults.reopen()
+    with serve_app(emulator.app, host=host, port=port, date_header=False) as url:
+        try:
+            yield RunningEmulator(emulator=emulator, url=url)
+        finally:
+            # Endless faults (never_respond, trickle) would keep uvicorn from shutting down.
+            emulator.faults.release()
 
 
 @contextmanager
-def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve any ASGI app in a background thread; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_header: bool = True) -> Iterator[str]:
+    """Serve any ASGI app in a background thread; yields its base URL.
+
+    ``date_header=False`` leaves the ``Date`` header to the app. uvicorn's ``Server: uvicorn``
+    header is always off: a stand-in should not name the framework it happens to run on.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        date_header=date_header,
+        server_header=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="rc-mcp-emulator", daemon=True)
     thread.start()

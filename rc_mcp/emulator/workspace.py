@@ -324,13 +324,20 @@ class Workspace:
         sort_key: str = "_updatedAt",
         descending: bool = False,
         limit: int = 0,
+        ts_from: int | None = None,
     ) -> list[Doc]:
-        """``Messages.findForUpdates``: visible messages of the room by ``_updatedAt`` bounds."""
+        """``Messages.findForUpdates``: visible messages of the room by ``_updatedAt`` bounds.
+
+        ``ts_from`` keeps only messages created at or after it (``fromTs``, see syncmessages).
+        """
         with self._lock:
             rows = [
                 d
                 for d in self.messages.values()
-                if d["rid"] == room_id and not d.get("_hidden") and _within(d["_updatedAt"], gt, lt)
+                if d["rid"] == room_id
+                and not d.get("_hidden")
+                and _within(d["_updatedAt"], gt, lt)
+                and (ts_from is None or d["ts"] >= ts_from)
             ]
             return [to_wire(d) for d in _sorted_limited(rows, sort_key, descending, limit)]
 
@@ -343,10 +350,15 @@ class Workspace:
         sort_key: str = "_updatedAt",
         descending: bool = False,
         limit: int = 0,
+        ts_from: int | None = None,
     ) -> list[Doc]:
         """``trashFind`` projected to ``{_id, _deletedAt}``, bounded by ``_deletedAt``."""
         with self._lock:
-            rows = [d for d in self.trash.values() if d["rid"] == room_id and _within(d["_deletedAt"], gt, lt)]
+            rows = [
+                d
+                for d in self.trash.values()
+                if d["rid"] == room_id and _within(d["_deletedAt"], gt, lt) and (ts_from is None or d["ts"] >= ts_from)
+            ]
             picked = _sorted_limited(rows, sort_key, descending, limit)
             return [{"_id": d["_id"], "_deletedAt": iso_ms(d["_deletedAt"])} for d in picked]
 
