@@ -36,6 +36,7 @@ from rc_mcp.errors import (
     UnexpectedResponse,
     wait_seconds_until,
 )
+from rc_mcp.sanitize import one_line
 from rc_mcp.times import MAX_JS_MS, iso, parse_http_date
 
 JsonObject = dict[str, Any]
@@ -237,11 +238,9 @@ def _error_for(
     response: httpx.Response, body: JsonObject | None, rate_limit: RateLimit | None, server_ms: int | None
 ) -> RocketChatError:
     status = response.status_code
-    error = body.get("error") if body else None
-    message = error[:500] if isinstance(error, str) and error else None
+    message = _server_text(body.get("error") if body else None)
     if status == 401:
-        fallback = body.get("message") if body else None
-        return AuthenticationFailed(message or (fallback[:500] if isinstance(fallback, str) else "unauthorized"))
+        return AuthenticationFailed(message or _server_text(body.get("message") if body else None) or "unauthorized")
     if status == 429:
         reset = rate_limit.reset_at_ms if rate_limit else None
         # The reset is on the server's clock, so it is read against the server's Date header.
@@ -254,8 +253,7 @@ def _error_for(
             f"the credentials never go to another address: set {URL_VAR} to the address the server redirects to."
         )
     if status == 400 and body is not None:
-        raw_type = body.get("errorType")
-        error_type = raw_type[:100] if isinstance(raw_type, str) else None
+        error_type = _server_text(body.get("errorType"), 100)
         text = message or "no error message"
         if error_type in _INVALID_PARAMS_TYPES:
             return InvalidParams(text, error_type)
@@ -277,6 +275,15 @@ def _error_for(
         f"Rocket.Chat answered HTTP {status}: {message or 'no error message'}. "
         "This is a server-side problem; retry later."
     )
+
+
+def _server_text(value: object, limit: int = 500) -> str | None:
+    """A string from the server, fit to quote in an error: one clean line, and no HTML page."""
+    if not isinstance(value, str) or not value:
+        return None
+    if "<html" in value.lower() or "<!doctype" in value.lower():
+        return "(an HTML page)"
+    return one_line(value, limit)
 
 
 def _wait_from_text(message: str | None) -> int | None:

@@ -91,11 +91,15 @@ class Message(_Model):
     def from_wire(cls, doc: dict[str, Any]) -> Message | None:
         """The message, or None when the document has no usable id or time."""
         msg_id = _id(doc.get("_id"))
-        ts = parse_wire_date(doc.get("ts"))
-        updated_at = parse_wire_date(doc.get("_updatedAt"))
+        raw_ts, raw_updated = doc.get("ts"), doc.get("_updatedAt")
+        ts, updated_at = parse_wire_date(raw_ts), parse_wire_date(raw_updated)
+        # A time that is there but unreadable makes the document unusable: guessing would show a
+        # wrong time, or move a position wrongly. One that is missing is the other one.
+        if msg_id is None or (raw_ts is not None and ts is None) or (raw_updated is not None and updated_at is None):
+            return None
         ts = ts or updated_at
         updated_at = updated_at or ts
-        if msg_id is None or ts is None or updated_at is None:
+        if ts is None or updated_at is None:
             return None
         raw_user = doc.get("u")
         user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
