@@ -120,7 +120,7 @@ async def test_a_hostile_room_info_cannot_forge_lines(served: Served) -> None:
 
 async def test_an_endless_429_answers_within_the_deadline(served: Served) -> None:
     served.faults.arm(SYNC_PATH, Fault.too_many_requests(), times=None)
-    async with served.session(ROCKETCHAT_MCP_CALL_DEADLINE="10") as session:
+    async with served.session(ROCKETCHAT_MCP_CALL_DEADLINE="10", ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT="1") as session:
         await session.room("ROOM")
         with pytest.raises(RocketChatError, match=r"HTTP 429|rate-limit"):
             await sync(session)
