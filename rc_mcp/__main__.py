@@ -1,4 +1,4 @@
-"""Entry points: ``rc-mcp`` (stdio MCP server), ``rc-mcp demo`` and ``rc-mcp emulator``."""
+"""Entry points: ``rc-mcp`` (stdio MCP server), ``rc-mcp demo``, ``rc-mcp emulator`` and ``rc-mcp doctor``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     emulator = commands.add_parser("emulator", help="serve the demo workspace as a Rocket.Chat stand-in")
     emulator.add_argument("--port", type=int, default=3000, help="loopback port (default 3000)")
     emulator.add_argument("--rate-limit", action="store_true", help="enforce 10 calls/min like a real server")
+    commands.add_parser(
+        "doctor",
+        help="check the configuration, the server, the credentials and the local history; one line per check",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -32,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         from rc_mcp.demo import serve_emulator
 
         serve_emulator(args.port, rate_limit=args.rate_limit)
+    elif args.command == "doctor":
+        from rc_mcp.doctor import run
+
+        raise SystemExit(run(os.environ))
     else:
         serve_stdio()
 
