@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from rc_mcp import __version__
 
@@ -33,15 +34,41 @@ def main(argv: list[str] | None = None) -> None:
 
         demo_main()
     elif args.command == "emulator":
-        from rc_mcp.demo import serve_emulator
-
-        serve_emulator(args.port, rate_limit=args.rate_limit)
+        run_emulator(args.port, rate_limit=args.rate_limit)
     elif args.command == "doctor":
         from rc_mcp.doctor import run
 
         raise SystemExit(run(os.environ))
     else:
         serve_stdio()
+
+
+def run_emulator(port: int, *, rate_limit: bool) -> None:
+    import socket
+
+    # uvicorn logs its own traceback-like error when it cannot bind, so the port is tried first.
+    # SO_REUSEADDR as uvicorn sets it: a port held only by closed connections (TIME_WAIT) is free.
+    probe = socket.socket()
+    try:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _port_unusable(port, reason)
+    finally:
+        probe.close()
+    from rc_mcp.demo import serve_emulator
+
+    try:
+        serve_emulator(port, rate_limit=rate_limit)
+    except RuntimeError as exc:  # taken between the probe and the bind: the runner cannot start
+        _port_unusable(port, str(exc))
+
+
+def _port_unusable(port: int, reason: str) -> NoReturn:
+    sys.stderr.write(f"rc-mcp: cannot serve the emulator on 127.0.0.1:{port} ({reason}); try another --port\n")
+    raise SystemExit(2)
 
 
 def serve_stdio() -> None:
