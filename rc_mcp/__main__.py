@@ -72,6 +72,11 @@ def _port_unusable(port: int, reason: str) -> NoReturn:
 
 
 def serve_stdio() -> None:
+    if sys.stdin.isatty():  # a person, not an MCP client, started it
+        sys.stderr.write(
+            "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
+            "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
+        )
     from rc_mcp.config import ConfigError, Settings
 
     try:
