@@ -62,8 +62,8 @@ def run_emulator(port: int, *, rate_limit: bool) -> None:
 
     try:
         serve_emulator(port, rate_limit=rate_limit)
-    except RuntimeError as exc:  # taken between the probe and the bind: the runner cannot start
-        _port_unusable(port, str(exc))
+    except RuntimeError:  # taken between the probe and the bind, say: the runner's thread died
+        _port_unusable(port, "it did not start")
 
 
 def _port_unusable(port: int, reason: str) -> NoReturn:
