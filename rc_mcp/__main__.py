@@ -1,10 +1,11 @@
-"""Entry points: ``rc-mcp`` (stdio MCP server), ``rc-mcp demo`` and ``rc-mcp emulator``."""
+"""Entry points: ``rc-mcp`` (stdio MCP server), ``rc-mcp demo``, ``rc-mcp emulator`` and ``rc-mcp doctor``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from rc_mcp import __version__
 
@@ -22,6 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     emulator = commands.add_parser("emulator", help="serve the demo workspace as a Rocket.Chat stand-in")
     emulator.add_argument("--port", type=int, default=3000, help="loopback port (default 3000)")
     emulator.add_argument("--rate-limit", action="store_true", help="enforce 10 calls/min like a real server")
+    commands.add_parser(
+        "doctor",
+        help="check the configuration, the server, the credentials and the local history; one line per check",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -29,14 +34,49 @@ def main(argv: list[str] | None = None) -> None:
 
         demo_main()
     elif args.command == "emulator":
-        from rc_mcp.demo import serve_emulator
+        run_emulator(args.port, rate_limit=args.rate_limit)
+    elif args.command == "doctor":
+        from rc_mcp.doctor import run
 
-        serve_emulator(args.port, rate_limit=args.rate_limit)
+        raise SystemExit(run(os.environ))
     else:
         serve_stdio()
 
 
+def run_emulator(port: int, *, rate_limit: bool) -> None:
+    import socket
+
+    # uvicorn logs its own traceback-like error when it cannot bind, so the port is tried first.
+    # SO_REUSEADDR as uvicorn sets it: a port held only by closed connections (TIME_WAIT) is free.
+    probe = socket.socket()
+    try:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _port_unusable(port, reason)
+    finally:
+        probe.close()
+    from rc_mcp.demo import serve_emulator
+
+    try:
+        serve_emulator(port, rate_limit=rate_limit)
+    except RuntimeError:  # taken between the probe and the bind, say: the runner's thread died
+        _port_unusable(port, "it did not start")
+
+
+def _port_unusable(port: int, reason: str) -> NoReturn:
+    sys.stderr.write(f"rc-mcp: cannot serve the emulator on 127.0.0.1:{port} ({reason}); try another --port\n")
+    raise SystemExit(2)
+
+
 def serve_stdio() -> None:
+    if sys.stdin.isatty():  # a person, not an MCP client, started it
+        sys.stderr.write(
+            "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
+            "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
+        )
     from rc_mcp.config import ConfigError, Settings
 
     try:
