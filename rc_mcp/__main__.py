@@ -13,11 +13,14 @@ from rc_mcp import __version__
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rc-mcp",
-        description="MCP server (stdio) for Rocket.Chat's chat.syncMessages. "
-        "With no command it serves MCP on stdin/stdout, configured by ROCKETCHAT_URL, "
+        description="MCP server for Rocket.Chat's chat.syncMessages. With no command it serves MCP on "
+        "stdin/stdout (or over HTTP with --transport streamable-http), configured by ROCKETCHAT_URL, "
         "ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN.",
     )
     parser.add_argument("--version", action="version", version=f"rc-mcp {__version__}")
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio", help="default stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP is served at /mcp")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("demo", help="run a scripted agent session against the built-in demo workspace")
     emulator = commands.add_parser("emulator", help="serve the demo workspace as a Rocket.Chat stand-in")
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         from rc_mcp.doctor import run
 
         raise SystemExit(run(os.environ))
+    elif args.transport == "streamable-http":
+        serve_http(args.host, args.port)
     else:
         serve_stdio()
 
@@ -71,6 +76,30 @@ def _port_unusable(port: int, reason: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def serve_http(host: str, port: int) -> None:
+    from rc_mcp.config import ConfigError, Settings
+
+    try:
+        # Without an account in the environment, each caller sends its own (a shared server).
+        settings = Settings.from_env(os.environ, account_required=False)
+    except ConfigError as exc:
+        _exit_config(str(exc))
+    from rc_mcp.http import refusal, serve
+    from rc_mcp.server import build_server
+
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    refused = refusal(host, token)
+    if refused:
+        _exit_config(refused)
+    sys.stderr.write(f"rc-mcp: serving MCP at http://{host}:{port}/mcp\n")
+    serve(build_server(settings), host=host, port=port, token=token, allowed_hosts=list(settings.http_allowed_hosts))
+
+
+def _exit_config(message: str) -> NoReturn:
+    sys.stderr.write(f"rc-mcp: configuration error: {message}\n")
+    raise SystemExit(2)
+
+
 def serve_stdio() -> None:
     if sys.stdin.isatty():  # a person, not an MCP client, started it
         sys.stderr.write(
@@ -82,8 +111,7 @@ def serve_stdio() -> None:
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
-        sys.stderr.write(f"rc-mcp: configuration error: {exc}\n")
-        raise SystemExit(2) from None
+        _exit_config(str(exc))
     from rc_mcp.server import build_server
 
     build_server(settings).run()

@@ -23,6 +23,12 @@ STORE_MAX_MESSAGES_VAR = "ROCKETCHAT_MCP_STORE_MAX_MESSAGES"
 STORE_MAX_AGE_DAYS_VAR = "ROCKETCHAT_MCP_STORE_MAX_AGE_DAYS"
 MAX_WAIT_VAR = "ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT"
 CALL_DEADLINE_VAR = "ROCKETCHAT_MCP_CALL_DEADLINE"
+HTTP_TOKEN_VAR = "ROCKETCHAT_MCP_HTTP_TOKEN"
+HTTP_ALLOWED_HOSTS_VAR = "ROCKETCHAT_MCP_HTTP_ALLOWED_HOSTS"
+# What a shared HTTP server's callers send when the environment names no account (Rocket.Chat's own
+# header names, so a client configured for Rocket.Chat's REST API already has them).
+USER_ID_HEADER = "X-User-Id"
+TOKEN_HEADER = "X-Auth-Token"
 MAX_RESPONSE_MB_VAR = "ROCKETCHAT_MCP_MAX_RESPONSE_MB"
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -57,18 +63,38 @@ class Settings(BaseModel):
     max_rate_limit_wait: float = DEFAULT_MAX_WAIT_SECONDS
     call_deadline: float = DEFAULT_CALL_DEADLINE_SECONDS
     max_response_bytes: int = int(DEFAULT_MAX_RESPONSE_MB * 1024 * 1024)
+    # Serving over HTTP: the bearer token callers must send, and the public host names to accept.
+    http_token: SecretStr | None = None
+    http_allowed_hosts: tuple[str, ...] = ()
 
     @property
     def account(self) -> str:
         """Whose history this is: the server and the user on it."""
         return f"{self.url}|{self.user_id}"
 
+    @property
+    def has_account(self) -> bool:
+        """Whether the environment names the account; a shared HTTP server takes it from each caller."""
+        return bool(self.user_id)
+
+    def for_account(self, user_id: str, auth_token: str) -> Settings:
+        """The same server and limits, as another user."""
+        return self.model_copy(update={"user_id": user_id, "auth_token": SecretStr(auth_token)})
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from an environment mapping; raise ConfigError with one clear line."""
+    def from_env(cls, environ: Mapping[str, str], *, account_required: bool = True) -> Settings:
+        """Build settings from an environment mapping; raise ConfigError with one clear line.
+
+        ``account_required=False`` (a shared HTTP server) accepts an environment that names no
+        account: then each caller's request carries one.
+        """
         url = _required(environ, URL_VAR, "the server's base URL, e.g. https://chat.example.com")
-        user_id = _required(environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)")
-        token = _required(environ, TOKEN_VAR, "a personal access token or login token")
+        given = [name for name in (USER_ID_VAR, TOKEN_VAR) if environ.get(name, "").strip()]
+        if account_required or given:
+            user_id = _required(environ, USER_ID_VAR, "your user id (My Account → Personal Access Tokens shows it)")
+            token = _required(environ, TOKEN_VAR, "a personal access token or login token")
+        else:
+            user_id = token = ""
         store = environ.get(STORE_VAR, "on").strip().lower()
         if store not in ("on", "off", "1", "0", "true", "false", ""):
             raise ConfigError(f"{STORE_VAR}={store!r} is not on or off: set it to off to keep no local history.")
@@ -86,6 +112,10 @@ class Settings(BaseModel):
             max_rate_limit_wait=_number(environ, MAX_WAIT_VAR, DEFAULT_MAX_WAIT_SECONDS, 3600, "a number of seconds"),
             call_deadline=_number(
                 environ, CALL_DEADLINE_VAR, DEFAULT_CALL_DEADLINE_SECONDS, 3600, "a number of seconds"
+            ),
+            http_token=SecretStr(environ[HTTP_TOKEN_VAR].strip()) if environ.get(HTTP_TOKEN_VAR, "").strip() else None,
+            http_allowed_hosts=tuple(
+                h.strip() for h in environ.get(HTTP_ALLOWED_HOSTS_VAR, "").split(",") if h.strip()
             ),
             max_response_bytes=int(
                 _number(environ, MAX_RESPONSE_MB_VAR, DEFAULT_MAX_RESPONSE_MB, 4096, "a number of megabytes")

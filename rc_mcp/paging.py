@@ -106,7 +106,8 @@ class _Remainder:
 
 @dataclass
 class ServerState:
-    """What rc-mcp knows of one server across calls (one per account and process)."""
+    """What rc-mcp knows of one server across calls: its version, its rate-limit window (shared by
+    every account this process serves from one address, as the server counts per address) and its clock."""
 
     clock: Clock = field(default_factory=SystemClock)
     version: Version | None = None
@@ -114,25 +115,31 @@ class ServerState:
     window: RateLimit | None = None
     # Server time minus local time, from the last Date header: the reset header is in server time.
     clock_offset_ms: int = 0
-    _remainders: OrderedDict[tuple[str, Stream, bool, int], _Remainder] = field(default_factory=OrderedDict)
     _version_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     def server_now_ms(self) -> int:
         return self.clock.now_ms() + self.clock_offset_ms
 
+
+@dataclass
+class Kept:
+    """Rows one account's call fetched but had no room to show, for the call that continues from them."""
+
+    clock: Clock
+    _rows: OrderedDict[tuple[str, Stream, bool, int], _Remainder] = field(default_factory=OrderedDict)
+
     def keep(
         self, room_id: str, stream: Stream, forward: bool, position: int, rows: list[Item], complete: bool
     ) -> None:
-        """Rows fetched past ``position`` but not shown, for the call that continues from there."""
         key = (room_id, stream, forward, position)
-        self._remainders.pop(key, None)
+        self._rows.pop(key, None)
         if rows or complete:
-            self._remainders[key] = _Remainder(rows, complete, self.clock.now_ms())
-        while len(self._remainders) > REMAINDER_ENTRIES:
-            self._remainders.popitem(last=False)
+            self._rows[key] = _Remainder(rows, complete, self.clock.now_ms())
+        while len(self._rows) > REMAINDER_ENTRIES:
+            self._rows.popitem(last=False)
 
     def take(self, room_id: str, stream: Stream, forward: bool, position: int) -> _Remainder | None:
-        kept = self._remainders.pop((room_id, stream, forward, position), None)
+        kept = self._rows.pop((room_id, stream, forward, position), None)
         if kept is None or self.clock.now_ms() - kept.stored_at > REMAINDER_TTL_MS:
             return None
         return kept
@@ -166,6 +173,7 @@ class Pager:
         self,
         client: RocketChatClient,
         state: ServerState,
+        kept: Kept,
         *,
         max_wait: float,
         deadline_seconds: float,
@@ -173,6 +181,7 @@ class Pager:
     ) -> None:
         self.client = client
         self.state = state
+        self.kept = kept
         self.max_wait = max_wait
         self.progress = progress
         self.clock = state.clock
@@ -207,7 +216,7 @@ class Pager:
         """
         rows: list[Item] = []
         complete = confirm = reached_end = False
-        kept = self.state.take(room_id, stream, forward, position)
+        kept = self.kept.take(room_id, stream, forward, position)
         if kept is not None:
             rows, complete = list(kept.rows), kept.complete
             reached_end = kept.complete

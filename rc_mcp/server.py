@@ -9,7 +9,7 @@ an unexpected one is named by its class, and its traceback goes to stderr only.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +25,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, model_validator
 
 from rc_mcp import __version__
+from rc_mcp.accounts import Accounts, NoAccount
 from rc_mcp.catchup import CheckpointError
 from rc_mcp.config import CALL_DEADLINE_VAR, Settings
 from rc_mcp.errors import RocketChatError
-from rc_mcp.history import History
-from rc_mcp.paging import Progress
+from rc_mcp.paging import Progress, SystemClock
 from rc_mcp.prompts import PromptTemplate, load_prompts
 from rc_mcp.render import CATCH_UP_TOOL, STREAM_TOOLS, render
 from rc_mcp.results import CatchUp, StreamPage
@@ -44,7 +44,6 @@ from rc_mcp.rules import (
 )
 from rc_mcp.sanitize import one_line
 from rc_mcp.session import Session
-from rc_mcp.store import FILE_NAME, open_store
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 @dataclass
 class AppState:
-    session: Session
+    accounts: Accounts
 
 
 Work = Callable[[Session, Any, Progress], Awaitable[StreamPage | CatchUp]]
@@ -108,20 +107,19 @@ Work = Callable[[Session, Any, Progress], Awaitable[StreamPage | CatchUp]]
 def build_server(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, session: Session | None = None
 ) -> MCPServer[AppState]:
-    """The rc-mcp server for one Rocket.Chat account; ``transport`` lets tests fake the network."""
+    """The rc-mcp server: for the account ``settings`` names, or for each caller's own account on a
+    shared HTTP server. ``transport`` lets tests fake the network; ``session`` runs every call in it."""
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         if session is not None:
-            yield AppState(session)
+            yield AppState(Accounts.of(session))
             return
-        history = open_history(settings)
+        accounts = Accounts(settings, transport=transport)
         try:
-            async with Session(settings, transport=transport, history=history) as opened:
-                yield AppState(opened)
+            yield AppState(accounts)
         finally:
-            if history.store is not None:
-                history.store.close()
+            await accounts.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         "rc-mcp",
@@ -189,12 +187,14 @@ def _tool(
     idempotent: bool = True,
 ) -> Tool:
     async def call(arguments: dict[str, Any], ctx: Context[AppState]) -> CallToolResult:
-        session = ctx.request_context.lifespan_context.session
         try:
-            parsed = parse(arguments_model, arguments, now_ms=session.state.clock.now_ms())
+            parsed = parse(arguments_model, arguments, now_ms=SystemClock().now_ms())
         except ArgumentError as exc:
             raise ToolError(_cleaned(f"{exc}. (No request was sent.)")) from None
-        return await _answer(name, work, session, parsed, ctx.report_progress, settings)
+        request = ctx.request_context.request
+        headers = getattr(request, "headers", None)
+        accounts = ctx.request_context.lifespan_context.accounts
+        return await _answer(name, work, accounts, headers, parsed, ctx.report_progress, settings)
 
     return Tool(
         fn=call,
@@ -212,15 +212,22 @@ def _tool(
 
 
 async def _answer(
-    tool: str, work: Work, session: Session, arguments: Any, progress: Progress, settings: Settings
+    tool: str,
+    work: Work,
+    accounts: Accounts,
+    headers: Mapping[str, str] | None,
+    arguments: Any,
+    progress: Progress,
+    settings: Settings,
 ) -> CallToolResult:
     try:
         with anyio.fail_after(settings.call_deadline):
+            session = await accounts.session(headers)
             result = await work(session, arguments, progress)
             text = render(result)
     except ArgumentError as exc:
         raise ToolError(_cleaned(f"{exc}.")) from None
-    except (RocketChatError, CheckpointError) as exc:
+    except (RocketChatError, CheckpointError, NoAccount) as exc:
         log.info("%s failed: %s", tool, type(exc).__name__)
         raise ToolError(_cleaned(str(exc))) from None
     except TimeoutError:
@@ -240,21 +247,6 @@ async def _answer(
 def _cleaned(message: str) -> str:
     """An error text is one clean line: it can hold server-provided strings."""
     return one_line(message, ERROR_LIMIT)
-
-
-def open_history(settings: Settings) -> History:
-    """The local history for this account; history off, with the reason said once, when it cannot be used."""
-    if settings.state_dir is None:
-        return History(None)
-    opening = open_store(
-        settings.state_dir / FILE_NAME,
-        settings.account,
-        max_messages=settings.store_max_messages,
-        max_age_days=settings.store_max_age_days,
-    )
-    if opening.problem:
-        log.warning("%s", opening.problem)
-    return History(opening.store, opening.problem)
 
 
 def _prompt(template: PromptTemplate) -> Prompt:

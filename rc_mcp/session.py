@@ -21,7 +21,7 @@ from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
 from rc_mcp.history import History
 from rc_mcp.models import Room
-from rc_mcp.paging import Clock, Pager, Progress, ServerState, SystemClock
+from rc_mcp.paging import Clock, Kept, Pager, Progress, ServerState, SystemClock
 from rc_mcp.results import Budget, CatchUp, StreamPage
 from rc_mcp.rooms import RoomDirectory
 from rc_mcp.rules import (
@@ -50,10 +50,12 @@ class Session:
         transport: httpx.AsyncBaseTransport | None = None,
         history: History | None = None,
         clock: Clock | None = None,
+        state: ServerState | None = None,
     ) -> None:
         self.settings = settings
         self.client = RocketChatClient(settings, transport=transport)
-        self.state = ServerState(clock=clock or SystemClock())
+        self.state = state or ServerState(clock=clock or SystemClock())
+        self.kept = Kept(self.state.clock)
         self.rooms = RoomDirectory(self.client)
         self.history = history or History(None)
         self.catch_ups = CatchUpReader(self.history)
@@ -71,6 +73,7 @@ class Session:
         return Pager(
             self.client,
             self.state,
+            self.kept,
             max_wait=self.settings.max_rate_limit_wait,
             deadline_seconds=max(1.0, self.settings.call_deadline - DEADLINE_MARGIN_SECONDS),
             progress=progress,

@@ -36,7 +36,7 @@ async def read_stream(pager: Pager, history: History, room: Room, plan: SyncPlan
     edge = shown[-1] if shown else (gathered.rows[-1] if gathered.rows else None)
     far = stamp_ms(edge) if edge is not None else plan.position
     if more:
-        pager.state.keep(room.id, plan.stream, plan.forward, far, window[cut:], gathered.reached_end)
+        pager.kept.keep(room.id, plan.stream, plan.forward, far, window[cut:], gathered.reached_end)
     near = str(stamp_ms(shown[0])) if shown else None
     far_cursor = str(far) if more else None
     notes = pager.notes()

@@ -1,0 +1,100 @@
+"""Serving MCP over streamable HTTP, for remote and shared use.
+
+The app is the SDK's stateless streamable-HTTP app (any replica can answer any request, so it runs
+behind a load balancer), with DNS-rebinding protection (Host and Origin checks) and, when
+``ROCKETCHAT_MCP_HTTP_TOKEN`` is set, a bearer token on every request. ``GET /healthz`` answers
+without one, for load balancers; it says nothing but "ok".
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rc_mcp.config import HTTP_TOKEN_VAR
+from rc_mcp.server import AppState
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def refusal(host: str, token: str | None) -> str | None:
+    """Why serving on ``host`` must not start, or None: only loopback may go without a token."""
+    if token or is_loopback(host):
+        return None
+    return (
+        f"--host {host} would serve anyone who can reach it without a password: set {HTTP_TOKEN_VAR} to a long "
+        "random secret (clients then send 'Authorization: Bearer <it>'), or serve on 127.0.0.1."
+    )
+
+
+def http_app(
+    server: MCPServer[AppState], *, host: str, port: int, token: str | None, allowed_hosts: list[str]
+) -> ASGIApp:
+    """The MCP app at ``/mcp``: stateless, Host/Origin-checked, and behind the bearer token if one is set.
+
+    A browser page on another site cannot reach it (Origin), nor can a name that resolves to this
+    machine by a DNS trick (Host): only this host's own names, and those in ``allowed_hosts`` (the
+    public names behind a load balancer), are answered.
+    """
+    names = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [host, *allowed_hosts]
+    origins = [f"{scheme}://{name}" for name in names for scheme in ("http", "https")]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*names, *(f"{name}:{port}" for name in names)],
+        allowed_origins=[*origins, *(f"{origin}:{port}" for origin in origins)],
+    )
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, transport_security=security, host=host
+    )
+    return _Guard(app, token)
+
+
+class _Guard:
+    """The bearer-token check in front of the MCP app, and the health route."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == HEALTH_PATH:
+            await _respond(send, 200, {"status": "ok"})
+            return
+        if scope["type"] == "http" and self.expected is not None:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _respond(send, 401, {"error": "unauthorized: send Authorization: Bearer <token>"})
+                return
+        await self.app(scope, receive, send)
+
+
+async def _respond(send: Send, status: int, body: dict[str, str]) -> None:
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="rc-mcp"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def serve(server: MCPServer[AppState], *, host: str, port: int, token: str | None, allowed_hosts: list[str]) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    app = http_app(server, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on", server_header=False)
