@@ -1,0 +1,180 @@
+"""rc-mcp over streamable HTTP: the bearer token, Host/Origin checks, the refusal to serve a
+non-loopback address without a token, and a shared server that runs each caller as their own
+account with a history of its own. The app runs on a real loopback port (uvicorn); the emulator
+behind it runs in process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from rc_mcp.emulator import Emulator, demo_workspace
+from rc_mcp.emulator.runner import serve_app
+from rc_mcp.emulator.seed import DEMO_START, DEMO_TOKEN
+from rc_mcp.http import http_app, is_loopback, refusal
+from rc_mcp.server import build_server
+from tests.conftest import settings_for, text_of
+
+pytestmark = pytest.mark.anyio
+SECRET = "http-bearer-secret-for-tests"
+
+
+@contextmanager
+def shared_server(tmp_path: Path, *, token: str | None = SECRET, **env: str) -> Iterator[tuple[str, Any]]:
+    """rc-mcp over HTTP on loopback, in front of the demo workspace (in process)."""
+    demo = demo_workspace()
+    emulator = Emulator(demo.workspace)
+    settings = settings_for("http://rc.test", ROCKETCHAT_MCP_STATE_DIR=str(tmp_path), **env)
+    if not env.get("ROCKETCHAT_USER_ID"):
+        settings = settings.model_copy(update={"user_id": "", "auth_token": settings.auth_token.__class__("")})
+    server = build_server(settings, transport=httpx.ASGITransport(app=emulator.app))
+    port = free_port()
+    app = http_app(server, host="127.0.0.1", port=port, token=token, allowed_hosts=[])
+    with serve_with_lifespan(app, port) as url:
+        yield url, demo
+
+
+@contextmanager
+def serve_with_lifespan(app: Any, port: int) -> Iterator[str]:
+    """uvicorn in a thread, running the app's lifespan (the MCP session manager lives in it)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@asynccontextmanager
+async def mcp_over_http(url: str, **headers: str) -> AsyncIterator[Client]:
+    async with (
+        httpx2.AsyncClient(headers=headers) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+    ):
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_only_loopback_may_go_without_a_token() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("chat.example.com")
+    assert refusal("127.0.0.1", None) is None and refusal("0.0.0.0", "s3cret") is None
+    assert "ROCKETCHAT_MCP_HTTP_TOKEN" in (refusal("0.0.0.0", None) or "")
+
+
+def test_the_command_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
+    env.update(ROCKETCHAT_URL="http://127.0.0.1:9", ROCKETCHAT_MCP_STATE_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "rc_mcp", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "set ROCKETCHAT_MCP_HTTP_TOKEN" in done.stderr
+
+
+def test_the_bearer_token_health_and_host_checks(tmp_path: Path) -> None:
+    with shared_server(tmp_path) as (url, _):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        assert httpx.post(f"{url}/mcp", json=body, headers=accept).status_code == 401
+        wrong = {**accept, "Authorization": "Bearer nope"}
+        assert httpx.post(f"{url}/mcp", json=body, headers=wrong).status_code == 401
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+        good = {**accept, "Authorization": f"Bearer {SECRET}"}
+        rebound = httpx.post(f"{url}/mcp", json=body, headers={**good, "Host": "evil.example.com"})
+        assert rebound.status_code in (400, 403, 421)
+        foreign = httpx.post(f"{url}/mcp", json=body, headers={**good, "Origin": "https://evil.example.com"})
+        assert foreign.status_code in (400, 403)
+
+
+async def test_two_accounts_in_one_server_never_see_each_others_history(tmp_path: Path) -> None:
+    with shared_server(tmp_path) as (url, demo):
+        ws = demo.workspace
+        bob = ws.add_user("bob-bot", token="bob-token")
+        ws.rooms[demo.support].members.add(bob.id)
+        agent = {"Authorization": f"Bearer {SECRET}", "X-User-Id": demo.user_id, "X-Auth-Token": DEMO_TOKEN}
+        as_bob = {"Authorization": f"Bearer {SECRET}", "X-User-Id": bob.id, "X-Auth-Token": "bob-token"}
+        support = {"room_id": demo.support, "since": DEMO_START}
+        async with mcp_over_http(url, **agent) as client:
+            seen = await client.call_tool("catch_up", support)
+        assert seen.is_error is False, text_of(seen)
+        first = ws.find_updates(demo.support)[0]["_id"]
+        ws.delete(first)
+        async with mcp_over_http(url, **as_bob) as client:
+            deleted = await client.call_tool("list_deleted", {"room_id": demo.support, "last_update": DEMO_START})
+        async with mcp_over_http(url, **agent) as client:
+            recalled = await client.call_tool("list_deleted", {"room_id": demo.support, "last_update": DEMO_START})
+    assert "never seen by rc-mcp" in text_of(deleted) and "Customer ACME" not in text_of(deleted)
+    assert "recalled from local history" in text_of(recalled) and "Customer ACME" in text_of(recalled)
+
+
+async def test_a_caller_without_credentials_or_with_wrong_ones_gets_nothing(tmp_path: Path) -> None:
+    with shared_server(tmp_path) as (url, demo):
+        async with mcp_over_http(url, Authorization=f"Bearer {SECRET}") as client:
+            anonymous = await client.call_tool("sync_messages", {"room_id": "GENERAL", "last_update": DEMO_START})
+        wrong = {"Authorization": f"Bearer {SECRET}", "X-User-Id": demo.user_id, "X-Auth-Token": "not-it"}
+        async with mcp_over_http(url, **wrong) as client:
+            refused = await client.call_tool("catch_up", {"room_id": "GENERAL"})
+    assert anonymous.is_error is True and "send the X-User-Id and X-Auth-Token headers" in text_of(anonymous)
+    assert refused.is_error is True and "HTTP 401" in text_of(refused)
+
+
+async def test_the_real_process_over_http(tmp_path: Path) -> None:
+    demo = demo_workspace()
+    with serve_app(Emulator(demo.workspace).app) as rocket_chat:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
+        env.update(ROCKETCHAT_URL=rocket_chat, ROCKETCHAT_USER_ID=demo.user_id, ROCKETCHAT_AUTH_TOKEN=DEMO_TOKEN,
+                   ROCKETCHAT_MCP_STATE_DIR=str(tmp_path))  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rc_mcp", "--transport", "streamable-http", "--port", str(port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert process.stderr is not None
+            assert "serving MCP at http://127.0.0.1:" in process.stderr.readline()
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(100):  # the line comes just before uvicorn binds
+                try:
+                    httpx.get(f"{url}/healthz")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            async with mcp_over_http(url) as client:
+                tools = [t.name for t in (await client.list_tools()).tools]
+                result = await client.call_tool("sync_messages", {"room_id": "#general", "last_update": DEMO_START})
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            if process.stderr is not None:
+                process.stderr.close()
+    assert tools == ["sync_messages", "list_deleted", "catch_up"]
+    assert result.is_error is False and "Good morning! Release 4.2" in text_of(result)
