@@ -92,6 +92,10 @@ class Version:
         return f"{self.major}.{self.minor}"
 
 
+# What a server that refuses cursors (error-lastUpdate-param-not-provided) is taken to be.
+LEGACY = Version(7, 0)
+
+
 def parse_version(text: object) -> Version | None:
     match = re.match(r"^\s*(\d{1,3})\.(\d{1,3})", text) if isinstance(text, str) else None
     return Version(int(match.group(1)), int(match.group(2))) if match else None
@@ -244,6 +248,18 @@ class Pager:
         """One page past ``position`` that ends on a whole millisecond, and whether nothing lies beyond."""
         if not await self._has_cursors():
             return await self._legacy_page(room_id, stream, forward, position)
+        try:
+            return await self._cursor_page(room_id, stream, forward, position, size)
+        except RequestRejected as exc:
+            if exc.error_type != "error-lastUpdate-param-not-provided" or self.state.version is not None:
+                raise
+            # A server that did not tell its version turns out to predate cursors.
+            self.state.version = LEGACY
+            return await self._legacy_page(room_id, stream, forward, position)
+
+    async def _cursor_page(
+        self, room_id: str, stream: Stream, forward: bool, position: int, size: int
+    ) -> tuple[list[Item], bool]:
         if stream == "deleted":
             # The server sorts trash pages by _updatedAt but bounds them by _deletedAt, so only a
             # complete answer is safe to page through: read it whole.
@@ -355,11 +371,6 @@ class Pager:
                     raise Stop("rate_limit", seconds) from None
                 await self._wait(seconds + 1, "Rocket.Chat rate limit reached")
                 continue
-            except RequestRejected as exc:
-                if exc.error_type == "error-lastUpdate-param-not-provided" and self.state.version_known is False:
-                    # A server that did not tell its version turns out to predate cursors.
-                    self.state.version, self.state.version_known = _LEGACY, True
-                raise
             if scope.cancelled_caught:
                 raise Stop("deadline")
             if response.server_ms is not None:
@@ -419,9 +430,6 @@ class Pager:
             pass
         # Unknown: assume cursors, and learn otherwise from the first refusal.
         return None
-
-
-_LEGACY = Version(7, 0)
 
 
 def _without_last_millisecond(rows: list[Item]) -> list[Item]:
