@@ -62,8 +62,9 @@ def authenticated(*, rate_limited: bool = True) -> Callable[[Handler], Endpoint]
 
     Authentication comes first and costs no rate-limit budget (reference §6.1); the default limiter
     then runs before the handler, and its ``X-RateLimit-*`` headers go on every answer, success or
-    not (§6.3). Routes whose limiter runs later (``chat.syncMessages`` on the typed router, §3.4)
-    pass ``rate_limited=False`` and call :meth:`Emulator._limit` themselves.
+    not (§6.3). Routes with a query schema, where the router decides whether the limiter runs
+    before or after it (§3.4), pass ``rate_limited=False`` and use
+    :meth:`Emulator._limit_then_schema`.
     """
 
     def wrap(handler: Handler) -> Endpoint:
