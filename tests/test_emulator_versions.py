@@ -40,6 +40,20 @@ def served(version: str, **options: Any) -> Iterator[tuple[httpx.Client, Workspa
         yield client, ws
 
 
+@pytest.fixture(scope="module", params=PRE_CURSOR)
+def pre_cursor(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    """One server per pre-7.1 version for the read-only tests (starting servers is the slow part)."""
+    with served(request.param) as (client, _):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def typed() -> Iterator[httpx.Client]:
+    """An 8.8.0 server for read-only tests."""
+    with served("8.8.0") as (client, _):
+        yield client
+
+
 def assert_error(response: httpx.Response, error_type: str | None, error: str) -> None:
     assert response.status_code == 400
     body = response.json()
@@ -86,11 +100,9 @@ PRE_CURSOR_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("version", PRE_CURSOR)
 @pytest.mark.parametrize(("query", "expected"), PRE_CURSOR_ERRORS)
-def test_pre_cursor_errors(version: str, query: dict[str, Any], expected: tuple[str | None, str]) -> None:
-    with served(version) as (client, _):
-        assert_error(client.get(SYNC, params=query), *expected)
+def test_pre_cursor_errors(pre_cursor: httpx.Client, query: dict[str, Any], expected: tuple[str | None, str]) -> None:
+    assert_error(pre_cursor.get(SYNC, params=query), *expected)
 
 
 @pytest.mark.parametrize("version", PRE_CURSOR)
@@ -211,17 +223,15 @@ def test_from_ts_bounds_last_update_mode_by_creation_time() -> None:
     ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00.123Z", "2024-05-01T10:00:00+02:00", "2024-05-01T10:00:00",
      "2024-05-01 10:00:00Z"],
 )  # fmt: skip
-def test_from_ts_accepted_formats(value: str) -> None:
+def test_from_ts_accepted_formats(typed: httpx.Client, value: str) -> None:
     """versions §3, checked there with ajv-formats: iso-date-time, zone optional, T or space."""
-    with served("8.8.0") as (client, _):
-        response = client.get(SYNC, params={"roomId": "ROOM", "lastUpdate": SINCE, "fromTs": value})
+    response = typed.get(SYNC, params={"roomId": "ROOM", "lastUpdate": SINCE, "fromTs": value})
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("value", ["2024-05-01", "1714557600000", "", "2024-02-30T10:00:00Z", "2024-05-01T25:00:00Z"])
-def test_from_ts_rejected_formats(value: str) -> None:
-    with served("8.8.0") as (client, _):
-        response = client.get(SYNC, params={"roomId": "ROOM", "lastUpdate": SINCE, "fromTs": value})
+def test_from_ts_rejected_formats(typed: httpx.Client, value: str) -> None:
+    response = typed.get(SYNC, params={"roomId": "ROOM", "lastUpdate": SINCE, "fromTs": value})
     assert_error(response, "error-invalid-params", 'must match format "iso-date-time"')
 
 

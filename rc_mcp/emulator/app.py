@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rc_mcp.emulator import syncmessages, versions
+from rc_mcp.emulator import rooms, syncmessages, versions
 from rc_mcp.emulator.faults import Exchange, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
 from rc_mcp.emulator.versions import Version
@@ -62,8 +62,9 @@ def authenticated(*, rate_limited: bool = True) -> Callable[[Handler], Endpoint]
 
     Authentication comes first and costs no rate-limit budget (reference §6.1); the default limiter
     then runs before the handler, and its ``X-RateLimit-*`` headers go on every answer, success or
-    not (§6.3). Routes whose limiter runs later (``chat.syncMessages`` on the typed router, §3.4)
-    pass ``rate_limited=False`` and call :meth:`Emulator._limit` themselves.
+    not (§6.3). Routes with a query schema, where the router decides whether the limiter runs
+    before or after it (§3.4), pass ``rate_limited=False`` and use
+    :meth:`Emulator._limit_then_schema`.
     """
 
     def wrap(handler: Handler) -> Endpoint:
@@ -119,6 +120,9 @@ class Emulator:
                 Route("/api/v1/me", self._me),
                 Route("/api/v1/chat.syncMessages", self._sync_messages),
                 Route("/api/v1/rooms.info", self._rooms_info),
+                Route("/api/v1/rooms.get", self._rooms_get),
+                Route("/api/v1/subscriptions.get", self._subscriptions_get),
+                Route("/api/v1/subscriptions.read", self._subscriptions_read, methods=["POST"]),
                 Route("/api/v1/chat.postMessage", self._post_message, methods=["POST"]),
                 Route("/api/v1/chat.update", self._update_message, methods=["POST"]),
                 Route("/api/v1/chat.delete", self._delete_message, methods=["POST"]),
@@ -178,6 +182,19 @@ class Emulator:
             return None
         return self.workspace.authenticate(user_id, token)
 
+    def _limit_then_schema(
+        self, request: Request, user: User, failure: tuple[int, dict[str, Any]] | None
+    ) -> tuple[dict[str, str], Response | None]:
+        """Legacy routes rate-limit before their query schema, so malformed requests cost budget; the
+        typed router validates first (reference §3.4). Returns the limiter's headers and the answer
+        that ends the request, if any."""
+        if self.router == "typed" and failure is not None:
+            return {}, _json(*failure)
+        headers, refusal = self._limit(request, user)
+        if refusal is not None:
+            return headers, refusal
+        return headers, None if failure is None else _json(*failure, headers)
+
     def _limit(self, request: Request, user: User) -> tuple[dict[str, str], Response | None]:
         if self.rate_limiter is None or user.bypasses_rate_limit:
             return {}, None
@@ -224,21 +241,43 @@ class Emulator:
                 return refusal
             answer = syncmessages.handle_before_cursors(self.workspace, user.id, query, server_tz=self.server_tz)
             return _json(*answer, headers)
-        if self.router == "legacy":
-            headers, refusal = self._limit(request, user)
-            if refusal:
-                return refusal
         coerced, failure = syncmessages.validate_query(query, self.router, from_ts=self.parsed_version.typed_router)
-        if self.router == "typed":
-            if failure:
-                return _json(*failure)
-            headers, refusal = self._limit(request, user)
-            if refusal:
-                return refusal
-        if failure or coerced is None:
-            return _json(*(failure or (400, {"success": False})), headers)
+        headers, refusal = self._limit_then_schema(request, user, failure)
+        if refusal is not None or coerced is None:
+            return refusal or _json(400, {"success": False}, headers)
         status, body = syncmessages.handle(self.workspace, user.id, coerced, server_tz=self.server_tz)
         return _json(status, body, headers)
+
+    @authenticated(rate_limited=False)
+    async def _subscriptions_get(self, request: Request, user: User) -> Response:
+        try:
+            query = parse_qs_like(request.url.query)
+        except ValueError:
+            return _json(400, {"success": False, "error": "Invalid query parameters"})
+        failure = rooms.validate_subscriptions_query(query, self.router)
+        headers, refusal = self._limit_then_schema(request, user, failure)
+        if refusal is not None:
+            return refusal
+        return _json(*rooms.subscriptions_get(self.workspace, user.id, query, server_tz=self.server_tz), headers)
+
+    @authenticated()
+    async def _rooms_get(self, request: Request, user: User) -> Response:
+        try:
+            query = parse_qs_like(request.url.query)
+        except ValueError:
+            return _json(400, {"success": False, "error": "Invalid query parameters"})
+        return _json(*rooms.rooms_get(self.workspace, user.id, query, server_tz=self.server_tz))
+
+    @authenticated()
+    async def _subscriptions_read(self, request: Request, user: User) -> Response:
+        """``subscriptions.read`` (rooms §3.3); a room without the caller's subscription is a plain Error."""
+        body = await _body(request)
+        room_id = str(body.get("rid") or body.get("roomId") or "")
+        try:
+            self.workspace.mark_read(room_id, user.username, read_threads=body.get("readThreads") is True)
+        except NotFound:
+            return _json(400, {"success": False, "error": "error-invalid-subscription"})
+        return _json(200, {"success": True})
 
     @authenticated()
     async def _rooms_info(self, request: Request, user: User) -> Response:
@@ -258,17 +297,7 @@ class Emulator:
             return _json(400, {"success": False, "error": "not-allowed", "errorType": "Not Allowed"})
         if room.archived:
             return _json(*_error(f"The channel, {room.name}, is archived", "error-room-archived"))
-        doc: dict[str, Any] = {
-            "_id": room.id,
-            "t": room.t,
-            "name": room.name,
-            "fname": room.name,
-            "ts": iso_ms(room.ts),
-            "usersCount": len(room.members),
-            "archived": room.archived,
-        }
-        if room.topic:
-            doc["topic"] = room.topic
+        doc = {**self.workspace.room_doc(room.id), "archived": room.archived}
         return _json(200, {"room": doc, "success": True})
 
     @authenticated()

@@ -245,7 +245,8 @@ class Fault:
         size = int(megabytes * _MIB)
 
         async def serve(x: Exchange) -> None:
-            bomb = gzip_bomb_bytes(size)  # built on first use, then cached
+            # Built on first use (in a worker thread: ~0.1 s per 64 MiB would stall the server), then cached.
+            bomb = await anyio.to_thread.run_sync(gzip_bomb_bytes, size)
             headers = [("content-type", _JSON), ("content-encoding", "gzip"), ("content-length", str(len(bomb)))]
             await x.start(200, headers)
             for offset in range(0, len(bomb), _CHUNK):
