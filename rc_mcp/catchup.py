@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from rc_mcp.errors import ResponseTooLarge
 from rc_mcp.history import History
 from rc_mcp.models import Deletion, Item, Message, Room, Stream, stamp_ms
 from rc_mcp.paging import Pager, Stop
@@ -34,6 +35,19 @@ class CheckpointError(Exception):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"catch_up could not go on: {why}. Nothing was lost; call catch_up again to continue.")
+
+
+@dataclass(frozen=True)
+class Way:
+    """How a look is taken. ``start``: the since an agent named (refused for an existing checkpoint);
+    ``first_ms``: where a new checkpoint starts otherwise (default: 24 hours ago); ``one_request``:
+    read both streams with one lastUpdate request when nothing waits from the last call (for rooms
+    known to have changed a little); ``shared_budget``: the budget covers both streams together."""
+
+    start: datetime | None = None
+    first_ms: int | None = None
+    one_request: bool = False
+    shared_budget: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,37 +102,41 @@ class CatchUpReader:
             )
         return self.history.store
 
-    async def catch_up(self, pager: Pager, room: Room, name: str, start: datetime | None, budget: Budget) -> CatchUp:
+    async def catch_up(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way | None = None) -> CatchUp:
         store = self.store()
         async with self._locks.setdefault((room.id, name), anyio.Lock()):
-            look = await self._read(pager, store, room, name, start, budget)
+            look = await self._read(pager, store, room, name, budget, way or Way())
             notes = pager.notes()
             messages, deletions = await self._save(store, room, name, look, notes)
             return _result(room, name, look, messages, deletions, budget, notes)
 
-    async def _read(
-        self, pager: Pager, store: HistoryStore, room: Room, name: str, start: datetime | None, budget: Budget
-    ) -> _Look:
+    async def _read(self, pager: Pager, store: HistoryStore, room: Room, name: str, budget: Budget, way: Way) -> _Look:
         try:
             previous = await anyio.to_thread.run_sync(store.checkpoint, room.id, name)
             pending_u, pending_d = await anyio.to_thread.run_sync(store.pending, room.id, name)
         except StoreError as exc:
             raise CheckpointError(f"the checkpoint could not be read from the local history ({exc})") from None
-        if previous is not None and start is not None:
+        if previous is not None and way.start is not None:
             raise ArgumentError(
                 f"checkpoint {name!r} already exists for this room: leave out since to continue from it, "
                 "or pick a new checkpoint name to start over from another time"
             )
         # A first look starts from a local-clock bound; every later position is a server timestamp.
-        first = to_ms(start) if start else pager.clock.now_ms() - FIRST_LOOK // timedelta(milliseconds=1)
-        updated = await _read_on(
-            pager, room.id, "updated", previous.updated_after if previous else first, list(pending_u), budget
-        )
+        first = to_ms(way.start) if way.start else way.first_ms
+        if first is None:
+            first = pager.clock.now_ms() - FIRST_LOOK // timedelta(milliseconds=1)
+        updated_after = previous.updated_after if previous else first
         deleted_after = previous.deleted_after if previous else first
+        if way.one_request and not pending_u and not pending_d:
+            reads = await _read_both(pager, room.id, updated_after, deleted_after, budget, way)
+            if reads is not None:
+                return _Look(previous, first, *reads)
+        updated = await _read_on(pager, room.id, "updated", updated_after, list(pending_u), budget)
+        rest = budget.after(updated.shown) if way.shared_budget else budget
         if updated.finished and updated.stopped is None:
-            deleted = await _read_on(pager, room.id, "deleted", deleted_after, list(pending_d), budget)
+            deleted = await _read_on(pager, room.id, "deleted", deleted_after, list(pending_d), rest)
         else:
-            deleted = _StreamRead(list(pending_d), [], deleted_after, False, None).cut(budget)
+            deleted = _StreamRead(list(pending_d), [], deleted_after, False, None).cut(rest)
         return _Look(previous, first, updated, deleted)
 
     async def _save(
@@ -163,6 +181,25 @@ async def _read_on(
     fetched = gathered.rows
     position = stamp_ms(fetched[-1]) if fetched else position
     return _StreamRead(waiting + fetched, [], position, gathered.complete, gathered.stopped).cut(budget)
+
+
+async def _read_both(
+    pager: Pager, room_id: str, updated_after: int, deleted_after: int, budget: Budget, way: Way
+) -> tuple[_StreamRead, _StreamRead] | None:
+    """Both streams in one request; None when the answer is too large to take at once."""
+    try:
+        rows_u, rows_d = await pager.both_streams(room_id, updated_after, deleted_after)
+    except Stop as stop:
+        return _StreamRead([], [], updated_after, False, stop), _StreamRead([], [], deleted_after, False, None)
+    except ResponseTooLarge:
+        return None
+    updated = _StreamRead(rows_u, [], _last(rows_u, updated_after), True, None).cut(budget)
+    rest = budget.after(updated.shown) if way.shared_budget else budget
+    return updated, _StreamRead(rows_d, [], _last(rows_d, deleted_after), True, None).cut(rest)
+
+
+def _last(rows: list[Item], position: int) -> int:
+    return stamp_ms(rows[-1]) if rows else position
 
 
 def _caught_up_at(look: _Look) -> int | None:

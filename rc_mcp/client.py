@@ -74,6 +74,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Delta:
+    """A room or subscription list (``update``), or what changed since a time and what went (``remove``)."""
+
+    update: list[JsonObject]
+    remove: list[JsonObject]
+    server_ms: int | None
+
+
+@dataclass(frozen=True)
 class SyncResponse:
     """One answer of ``chat.syncMessages``, still in wire shape (dicts as the server sent them)."""
 
@@ -197,6 +206,21 @@ class RocketChatClient:
             raise UnexpectedResponse("rooms.info answered without a room.")
         return room
 
+    async def rooms_get(self, *, updated_since: datetime | None = None) -> Delta:
+        """``GET /api/v1/rooms.get``: the rooms this user is subscribed to (only those changed since)."""
+        return await self._delta("/api/v1/rooms.get", updated_since)
+
+    async def subscriptions_get(self, *, updated_since: datetime | None = None) -> Delta:
+        """``GET /api/v1/subscriptions.get``: this user's subscriptions (unread counts, mentions, names)."""
+        return await self._delta("/api/v1/subscriptions.get", updated_since)
+
+    async def _delta(self, path: str, updated_since: datetime | None) -> Delta:
+        params = {"updatedSince": iso(updated_since)} if updated_since is not None else {}
+        answer = await self._get(path, params)
+        update = _list_of_objects(answer.body.get("update"), "update", path)
+        remove = _list_of_objects(answer.body.get("remove"), "remove", path)
+        return Delta(update, remove, answer.server_ms)
+
     async def me(self) -> JsonObject:
         """``GET /api/v1/me``: the authenticated user; a cheap credentials check."""
         return (await self._get("/api/v1/me", {})).body
@@ -314,11 +338,11 @@ def _rate_limit(headers: httpx.Headers) -> RateLimit | None:
         return None
 
 
-def _list_of_objects(value: object, name: str) -> list[JsonObject]:
+def _list_of_objects(value: object, name: str, path: str = SYNC_MESSAGES_PATH) -> list[JsonObject]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise UnexpectedResponse(f"chat.syncMessages answered with a malformed '{name}' list.")
+        raise UnexpectedResponse(f"{path.rsplit('/', 1)[-1]} answered with a malformed '{name}' list.")
     # Entries that are not objects are dropped here; the models layer counts what it cannot show.
     return [item for item in value if isinstance(item, dict)]
 

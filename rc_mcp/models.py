@@ -196,6 +196,55 @@ class Room(_Model):
         return self.name or self.display_name
 
 
+class RoomEntry(_Model):
+    """A room the account is in, as its room list shows it (``rooms.get`` joined with ``subscriptions.get``)."""
+
+    id: str
+    name: str = Field(description="#name for rooms, @username for a direct message, the title of a discussion")
+    type: RoomKind
+    unread: int = Field(0, description="Unread messages as the server counts them (channels count mentions only)")
+    mentions: int = Field(0, description="Mentions of the account (@username) and of everyone (@all, @here)")
+    alert: bool = Field(False, description="The sidebar marks the room: something new since the account last read it")
+    last_message_at: UtcTime | None = Field(None, description="When the last message was sent")
+    # Server time of the room's or the subscription's last change (ms): posts, deletions, joins, reads.
+    activity_ms: int = Field(0, exclude=True)
+
+    @classmethod
+    def from_wire(cls, room: dict[str, Any], subscription: dict[str, Any]) -> RoomEntry | None:
+        room_id = _id(room.get("_id")) or _id(subscription.get("rid"))
+        if room_id is None:
+            return None
+        kind = _kind(room or subscription)
+        stamps = [parse_wire_date(doc.get("_updatedAt")) for doc in (room, subscription)]
+        last = parse_wire_date(room.get("lm"))
+        activity = max([to_ms(t) for t in (*stamps, last) if t is not None], default=0)
+        return cls(
+            id=room_id,
+            name=_room_label(kind, room, subscription) or room_id,
+            type=kind,
+            unread=_count(subscription.get("unread")),
+            mentions=_count(subscription.get("userMentions")) + _count(subscription.get("groupMentions")),
+            alert=subscription.get("alert") is True,
+            last_message_at=last,
+            activity_ms=activity,
+        )
+
+
+def _room_label(kind: RoomKind, room: dict[str, Any], subscription: dict[str, Any]) -> str | None:
+    """How people call the room: a DM by the other person, a discussion by its title, others by #name."""
+    name = _str(subscription.get("name")) or _str(room.get("name"))
+    fname = _str(subscription.get("fname")) or _str(room.get("fname"))
+    if kind == "direct message":
+        return f"@{name}" if name else fname
+    if kind == "discussion":
+        return fname or name
+    return f"#{name}" if name else fname
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def _kind(doc: dict[str, Any]) -> RoomKind:
     t = doc.get("t")
     if t == "d":

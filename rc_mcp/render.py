@@ -13,14 +13,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, Stream
-from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, StreamPage
+from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, RoomEntry, Stream
+from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, RoomPage, StreamPage
 from rc_mcp.sanitize import UNSAFE, clean
 from rc_mcp.times import from_ms, iso
 
 # The tools' names, as the text tells the agent to call them.
 STREAM_TOOLS: dict[Stream, str] = {"updated": "sync_messages", "deleted": "list_deleted"}
 CATCH_UP_TOOL = "catch_up"
+LIST_ROOMS_TOOL = "list_rooms"
 
 FIELD_LIMIT = 120
 REACTORS_SHOWN = 3
@@ -109,8 +110,10 @@ CHANGE_WORDS: dict[str, str] = {
 }
 
 
-def render(result: StreamPage | CatchUp) -> str:
+def render(result: StreamPage | CatchUp | RoomPage) -> str:
     """The whole text answer of one tool call."""
+    if isinstance(result, RoomPage):
+        return _room_page(result)
     lines = [_catch_up_header(result) if isinstance(result, CatchUp) else _stream_header(result)]
     lines.extend(f"note: {clean(note, 600)}" for note in _notes(result))
     body: list[str] = []
@@ -360,3 +363,26 @@ def json_line(arguments: dict[str, Any]) -> str:
 def _json_escape(match: re.Match[str]) -> str:
     encoded = match.group().encode("utf-16-be")
     return "".join(f"\\u{int.from_bytes(encoded[i : i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))
+
+
+def _room_page(page: RoomPage) -> str:
+    shown = f"{page.offset + 1}-{page.offset + len(page.rooms)} of {page.total}" if page.rooms else f"0 of {page.total}"
+    which = f' matching "{clean(page.query, 80)}"' if page.query else ""
+    lines = [f"{LIST_ROOMS_TOOL} | rooms the account is in{which}: {shown}, most recent activity first | times UTC"]
+    lines.extend(f"note: {clean(note, 600)}" for note in page.notes)
+    lines.extend(room_line(room) for room in page.rooms)
+    if not page.rooms:
+        lines.append("(no rooms" + (" match)" if page.query else ")"))
+    lines.append(f"more: call {LIST_ROOMS_TOOL} {json_line(page.continuation)}" if page.continuation else "end.")
+    return "\n".join(lines)
+
+
+def room_line(room: RoomEntry) -> str:
+    """``#general (id GENERAL) channel: 2 unread, 1 mention, last message 2026-11-20 09:14:00``."""
+    counts = [f"{room.unread} unread"] if room.unread else []
+    if room.mentions:
+        counts.append(_count(room.mentions, "mention"))
+    if room.alert and not room.unread:
+        counts.append("new activity")
+    when = f"last message {room.last_message_at:%Y-%m-%d %H:%M:%S}" if room.last_message_at else "no messages"
+    return f"{clean(room.name, 80)} (id {clean(room.id, 40)}) {room.type}: {', '.join([*counts, when])}"

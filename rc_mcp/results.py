@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rc_mcp.models import Deletion, Item, Message, Stream, UtcTime
+from rc_mcp.models import Deletion, Item, Message, RoomEntry, Stream, UtcTime
 from rc_mcp.rules import Mode
 
 # How much of one text the agent sees (longer texts end with a visible "…[+N chars]"), and what a
@@ -96,6 +96,24 @@ def estimate_chars(item: Item) -> int:
     return LINE_OVERHEAD_CHARS + min(len(item.text), SHOWN_TEXT_LIMIT) + attachments
 
 
+class RoomPage(BaseModel):
+    """``list_rooms``: the rooms the account is in, most recent activity first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rooms: list[RoomEntry] = Field(default_factory=list)
+    total: int = Field(description="How many rooms match, before offset and count")
+    offset: int = 0
+    query: str | None = None
+    continuation: dict[str, Any] | None = Field(None, description="Exact arguments for the next page; null at the end")
+    notes: list[str] = Field(default_factory=list)
+
+    def structured(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"rooms"})
+        data["rooms"] = [r.model_dump(mode="json", exclude={"alert"} if not r.alert else None) for r in self.rooms]
+        return data
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much one answer may show: items, and about how many characters."""
@@ -104,10 +122,17 @@ class Budget:
     max_chars: int
 
     def fit(self, items: Sequence[Item]) -> int:
-        """How many leading items to show: at most ``max_items``, within ``max_chars``, at least 1."""
+        """How many leading items to show: at most ``max_items``, within ``max_chars``, at least 1
+        (unless the budget is spent)."""
+        if self.max_items <= 0 or self.max_chars <= 0:
+            return 0
         used = 0
         for index, item in enumerate(items[: self.max_items]):
             used += estimate_chars(item)
             if used > self.max_chars and index > 0:
                 return index
         return min(len(items), self.max_items)
+
+    def after(self, shown: Sequence[Item]) -> Budget:
+        """What is left once ``shown`` is shown."""
+        return Budget(self.max_items - len(shown), self.max_chars - sum(map(estimate_chars, shown)))

@@ -1,8 +1,12 @@
-"""Which room an agent means: an id, ``#name`` or a bare name, looked up once with ``rooms.info``."""
+"""Rooms: which room an agent means (an id, ``#name`` or a bare name, looked up once with
+``rooms.info``), and the list of rooms the account is in."""
 
 from __future__ import annotations
 
-from rc_mcp.client import RocketChatClient
+from datetime import datetime
+from typing import Any
+
+from rc_mcp.client import Delta, RocketChatClient
 from rc_mcp.errors import (
     AuthenticationFailed,
     RocketChatError,
@@ -11,7 +15,8 @@ from rc_mcp.errors import (
     ServerUnreachable,
     UnexpectedResponse,
 )
-from rc_mcp.models import Room
+from rc_mcp.models import Room, RoomEntry
+from rc_mcp.times import parse_wire_date
 
 
 class RoomDirectory:
@@ -63,3 +68,51 @@ class RoomDirectory:
             raise
         except RocketChatError:
             return Room(id=given)
+
+
+class RoomList:
+    """The rooms the account is in, most recent activity first; after the first read, each refresh
+    asks only for what changed (``updatedSince``): two small requests, one per route."""
+
+    def __init__(self, client: RocketChatClient) -> None:
+        self.client = client
+        self._rooms: dict[str, dict[str, Any]] = {}
+        self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._rooms_since: datetime | None = None
+        self._subscriptions_since: datetime | None = None
+        self.refreshed = False
+
+    async def refresh(self) -> list[RoomEntry]:
+        rooms = await self.client.rooms_get(updated_since=self._rooms_since)
+        subscriptions = await self.client.subscriptions_get(updated_since=self._subscriptions_since)
+        self._rooms_since = _apply(self._rooms, rooms, self._rooms_since)
+        self._subscriptions_since = _apply(self._subscriptions, subscriptions, self._subscriptions_since)
+        self.refreshed = True
+        return self.entries()
+
+    def entries(self) -> list[RoomEntry]:
+        """The rooms as last read, most recent activity first."""
+        found = []
+        for subscription in self._subscriptions.values():
+            room_id = subscription.get("rid")
+            entry = RoomEntry.from_wire(self._rooms.get(room_id, {}) if isinstance(room_id, str) else {}, subscription)
+            if entry is not None:
+                found.append(entry)
+        return sorted(found, key=lambda e: (-e.activity_ms, e.id))
+
+
+def _apply(kept: dict[str, dict[str, Any]], delta: Delta, since: datetime | None) -> datetime | None:
+    """Fold a list or a delta into ``kept`` (by ``_id``); the next ``updatedSince`` is the newest
+    server time in it, so nothing changed in between is ever skipped."""
+    if since is None:
+        kept.clear()
+    stamps: list[datetime | None] = [since]
+    for doc in delta.update:
+        if isinstance(doc.get("_id"), str):
+            kept[doc["_id"]] = doc
+            stamps.append(parse_wire_date(doc.get("_updatedAt")))
+    for doc in delta.remove:
+        kept.pop(str(doc.get("_id")), None)
+        stamps.append(parse_wire_date(doc.get("_deletedAt")))
+    known = [stamp for stamp in stamps if stamp is not None]
+    return max(known) if known else None

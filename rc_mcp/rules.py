@@ -363,6 +363,15 @@ class CatchUpArguments(ToolArguments):
     max_chars: MaxChars = None
 
 
+class ListRoomsArguments(ToolArguments):
+    query: Annotated[
+        str | None,
+        Field(max_length=MAX_ROOM_CHARS, description="Only rooms whose name contains this (any case), e.g. 'support'."),
+    ] = None
+    count: Count = None
+    offset: Offset = None
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 ArgumentsT = TypeVar("ArgumentsT", bound=ToolArguments)

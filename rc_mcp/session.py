@@ -12,24 +12,26 @@ Each tool is one typed method: validated arguments in, a result (``StreamPage``,
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
-from rc_mcp.catchup import CatchUpReader
+from rc_mcp.catchup import CatchUpReader, Way
 from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
 from rc_mcp.history import History
 from rc_mcp.models import Room
 from rc_mcp.paging import Clock, Kept, Pager, Progress, ServerState, SystemClock
-from rc_mcp.results import Budget, CatchUp, StreamPage
-from rc_mcp.rooms import RoomDirectory
+from rc_mcp.results import Budget, CatchUp, RoomPage, StreamPage
+from rc_mcp.rooms import RoomDirectory, RoomList
 from rc_mcp.rules import (
     DEFAULT_CATCH_UP_ITEMS,
     DEFAULT_CHARS,
     DEFAULT_CHECKPOINT,
+    DEFAULT_COUNT,
     CatchUpArguments,
     DeletedArguments,
+    ListRoomsArguments,
     StreamArguments,
     UpdatedArguments,
     plan,
@@ -57,6 +59,7 @@ class Session:
         self.state = state or ServerState(clock=clock or SystemClock())
         self.kept = Kept(self.state.clock)
         self.rooms = RoomDirectory(self.client)
+        self.room_list = RoomList(self.client)
         self.history = history or History(None)
         self.catch_ups = CatchUpReader(self.history)
 
@@ -93,6 +96,23 @@ class Session:
         await self.history.remember_room(room)
         return room
 
+    async def list_rooms(self, arguments: ListRoomsArguments) -> RoomPage:
+        """The rooms the account is in, most recent activity first, with unread counts and mentions."""
+        entries = await self.room_list.refresh()
+        for entry in entries:
+            if entry.name.startswith("#"):
+                self.rooms.known(entry.name, Room(id=entry.id, name=entry.name[1:], kind=entry.type))
+        wanted = (arguments.query or "").strip().casefold()
+        matching = [e for e in entries if wanted in e.name.casefold()] if wanted else entries
+        offset, count = arguments.offset or 0, arguments.count or DEFAULT_COUNT
+        shown = matching[offset : offset + count]
+        continuation: dict[str, Any] | None = None
+        if offset + len(shown) < len(matching):
+            continuation = {**arguments.model_dump(exclude_none=True), "offset": offset + len(shown)}
+        return RoomPage(
+            rooms=shown, total=len(matching), offset=offset, query=arguments.query, continuation=continuation
+        )
+
     async def sync_messages(self, arguments: UpdatedArguments, progress: Progress | None = None) -> StreamPage:
         """Messages created or changed in a room (the endpoint's UPDATED side)."""
         return await self._stream(arguments, progress)
@@ -115,5 +135,5 @@ class Session:
         room = await self.room(arguments.room_id)
         budget = Budget(arguments.max_items or DEFAULT_CATCH_UP_ITEMS, arguments.max_chars or DEFAULT_CHARS)
         name = arguments.checkpoint or DEFAULT_CHECKPOINT
-        result = await self.catch_ups.catch_up(self.pager(progress), room, name, arguments.since, budget)
+        result = await self.catch_ups.catch_up(self.pager(progress), room, name, budget, Way(start=arguments.since))
         return result.with_notes(self.history.startup_notes())
