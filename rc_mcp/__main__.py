@@ -63,10 +63,10 @@ def run_emulator(port: int, *, rate_limit: bool) -> None:
         _port_unusable(port, reason)
     finally:
         probe.close()
-    from rc_mcp.demo import serve_emulator
+    from rc_mcp.emulator.runner import serve_demo
 
     try:
-        serve_emulator(port, rate_limit=rate_limit)
+        serve_demo(port, rate_limit=rate_limit)
     except RuntimeError:  # taken between the probe and the bind, say: the runner's thread died
         _port_unusable(port, "it did not start")
 

@@ -7,7 +7,6 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from typing import Any
 
 import anyio
@@ -89,18 +88,3 @@ async def _call(client: Client, why: str, tool: str, arguments: dict[str, Any]) 
 def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def serve_emulator(port: int, *, rate_limit: bool) -> None:
-    """Serve the demo workspace until interrupted, printing the environment to point rc-mcp at it."""
-    demo = demo_workspace()
-    emulator = Emulator(demo.workspace, rate_limiter=RateLimiter() if rate_limit else None)
-    with serve(emulator, port=port) as running:
-        for name, value in running.env(demo.user_id, demo.token).items():
-            _say(f"export {name}={value}")
-        _say(f"# rooms: general={demo.general} dev={demo.dev} support={demo.support}; Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass

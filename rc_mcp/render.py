@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, RoomEntry, Stream
-from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, RoomPage, StreamPage
+from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.sanitize import UNSAFE, clean
 from rc_mcp.times import from_ms, iso
 
@@ -110,23 +110,54 @@ CHANGE_WORDS: dict[str, str] = {
 }
 
 
-def render(result: StreamPage | CatchUp | RoomPage) -> str:
+def render(result: StreamPage | CatchUp | RoomPage | WorkspaceCatchUp) -> str:
     """The whole text answer of one tool call."""
     if isinstance(result, RoomPage):
         return _room_page(result)
+    if isinstance(result, WorkspaceCatchUp):
+        return _workspace(result)
     lines = [_catch_up_header(result) if isinstance(result, CatchUp) else _stream_header(result)]
     lines.extend(f"note: {clean(note, 600)}" for note in _notes(result))
-    body: list[str] = []
     if isinstance(result, CatchUp):
-        if result.messages:
-            body.append("changed messages:")
-            body.extend(_lines(result.messages))
-        if result.deleted:
-            body.append("deleted messages:")
-            body.extend(_lines(result.deleted))
+        body = _catch_up_body(result)
     else:
-        body.extend(_lines(result.messages if result.stream == "updated" else result.deleted))
+        body = _lines(result.messages if result.stream == "updated" else result.deleted)
     lines.extend(body or [_nothing(result)])
+    lines.append(_footer(result))
+    return "\n".join(lines)
+
+
+def _catch_up_body(result: CatchUp) -> list[str]:
+    body = []
+    if result.messages:
+        body.append("changed messages:")
+        body.extend(_lines(result.messages))
+    if result.deleted:
+        body.append("deleted messages:")
+        body.extend(_lines(result.deleted))
+    return body
+
+
+def _workspace(result: WorkspaceCatchUp) -> str:
+    messages = sum(len(s.messages) for s in result.sections)
+    deletions = sum(len(s.deleted) for s in result.sections)
+    swept = f"whole workspace last swept {iso(result.swept_at)}" if result.swept_at else "not yet swept whole"
+    header = [
+        f"{CATCH_UP_TOOL} workspace",
+        f"checkpoint={clean(result.checkpoint, 64)}",
+        f"{result.rooms_changed} of {_count(result.rooms_total, 'room')} changed, {result.rooms_swept} quiet re-read",
+        f"{_count(messages, 'changed message')}, {_count(deletions, 'deletion')}",
+        swept,
+        "times UTC",
+    ]
+    lines = [" | ".join(header)]
+    lines.extend(f"note: {clean(note, 600)}" for note in _notes(result))
+    for section in result.sections:
+        counts = f"{_count(len(section.messages), 'changed message')}{_kinds(section.messages)}, "
+        lines.append(f"== {_room(section)}: {counts}{_count(len(section.deleted), 'deletion')} ==")
+        lines.extend(_catch_up_body(section))
+    if not result.sections:
+        lines.append(f"(nothing changed in any room since the last look; first looks start {iso(result.since)})")
     lines.append(_footer(result))
     return "\n".join(lines)
 
@@ -315,7 +346,7 @@ def _kinds(messages: list[Message]) -> str:
     return " (" + ", ".join(f"{n} {CHANGE_WORDS[k]}" for k, n in tally.items()) + ")"
 
 
-def _notes(result: StreamPage | CatchUp) -> list[str]:
+def _notes(result: StreamPage | CatchUp | WorkspaceCatchUp) -> list[str]:
     notes = list(result.notes)
     if result.cut_short == "deadline":
         notes.append("this call reached its time limit before it read everything; the next call goes on from here")
@@ -333,8 +364,8 @@ def _nothing(result: StreamPage | CatchUp) -> str:
     return f"({what} {'after' if result.mode == 'next' else 'before'} this cursor)"
 
 
-def _footer(result: StreamPage | CatchUp) -> str:
-    tool = CATCH_UP_TOOL if isinstance(result, CatchUp) else STREAM_TOOLS[result.stream]
+def _footer(result: StreamPage | CatchUp | WorkspaceCatchUp) -> str:
+    tool = STREAM_TOOLS[result.stream] if isinstance(result, StreamPage) else CATCH_UP_TOOL
     if result.continuation and result.cut_short == "rate_limit" and result.retry_after_seconds is not None:
         return (
             f"paused: Rocket.Chat's rate limit stopped this call early; in {result.retry_after_seconds} s "
@@ -342,6 +373,11 @@ def _footer(result: StreamPage | CatchUp) -> str:
         )
     if result.continuation:
         return f"more: call {tool} {json_line(result.continuation)}"
+    if isinstance(result, WorkspaceCatchUp):
+        again = {"checkpoint": result.checkpoint}
+        return (
+            f"end: caught up in every room; checkpoint saved. Later, call {tool} {json_line(again)} for newer changes."
+        )
     if isinstance(result, CatchUp):
         when = f" to {iso(from_ms(int(result.watermark)))}" if result.watermark else ""
         again = {"room_id": result.room_id, "checkpoint": result.checkpoint}

@@ -96,6 +96,33 @@ def estimate_chars(item: Item) -> int:
     return LINE_OVERHEAD_CHARS + min(len(item.text), SHOWN_TEXT_LIMIT) + attachments
 
 
+class WorkspaceCatchUp(BaseModel):
+    """``catch_up`` without a room: one section per room that changed, since the checkpoint's last look."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checkpoint: str
+    since: UtcTime = Field(description="Where a room's first look starts for this checkpoint")
+    sections: list[CatchUp] = Field(default_factory=list, description="One catch-up per room with something to show")
+    rooms_total: int = Field(description="Rooms the account is in")
+    rooms_changed: int = Field(description="Rooms whose activity moved since their last look")
+    rooms_swept: int = Field(description="Quiet rooms re-read this call, for edits and reactions")
+    swept_at: UtcTime | None = Field(None, description="When every room was last re-read; null until it has been")
+    caught_up: bool
+    continuation: dict[str, Any] | None = None
+    cut_short: CutShort | None = None
+    retry_after_seconds: int | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    def with_notes(self, notes: list[str]) -> Self:
+        return self.model_copy(update={"notes": [*notes, *self.notes]}) if notes else self
+
+    def structured(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"sections"})
+        data["sections"] = [section.structured() for section in self.sections]
+        return data
+
+
 class RoomPage(BaseModel):
     """``list_rooms``: the rooms the account is in, most recent activity first."""
 

@@ -344,7 +344,14 @@ class DeletedArguments(StreamArguments):
 
 
 class CatchUpArguments(ToolArguments):
-    room_id: RoomId
+    room_id: Annotated[
+        Annotated[str, Field(min_length=1, max_length=MAX_ROOM_CHARS)] | None,
+        BeforeValidator(_room),
+        Field(
+            description="The room's id (e.g. 'GENERAL') or its unique name as '#general'. Leave it out to catch "
+            "up on every room the account is in (DMs and mentions first)."
+        ),
+    ] = None
     checkpoint: Annotated[
         str | None,
         Field(

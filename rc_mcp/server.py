@@ -22,7 +22,7 @@ from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, model_validator
+from pydantic import TypeAdapter, model_validator
 
 from rc_mcp import __version__
 from rc_mcp.accounts import Accounts, NoAccount
@@ -32,7 +32,7 @@ from rc_mcp.errors import RocketChatError
 from rc_mcp.paging import Progress, SystemClock
 from rc_mcp.prompts import PromptTemplate, load_prompts
 from rc_mcp.render import CATCH_UP_TOOL, LIST_ROOMS_TOOL, STREAM_TOOLS, render
-from rc_mcp.results import CatchUp, RoomPage, StreamPage
+from rc_mcp.results import CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.rules import (
     DEFAULT_CHECKPOINT,
     ArgumentError,
@@ -110,7 +110,7 @@ class AppState:
     accounts: Accounts
 
 
-Result = StreamPage | CatchUp | RoomPage
+Result = StreamPage | CatchUp | RoomPage | WorkspaceCatchUp
 Work = Callable[[Session, Any, Progress], Awaitable[Result]]
 
 
@@ -171,7 +171,7 @@ def build_server(
                 "Catch up on a room",
                 CATCH_UP_DESCRIPTION,
                 CatchUpArguments,
-                CatchUp,
+                CatchUp | WorkspaceCatchUp,
                 lambda session, args, progress: session.catch_up(args, progress),
                 settings,
                 idempotent=False,
@@ -199,7 +199,7 @@ def _tool(
     title: str,
     description: str,
     arguments_model: type[ToolArguments],
-    result_model: type[BaseModel],
+    result_model: Any,
     work: Work,
     settings: Settings,
     *,
@@ -221,13 +221,17 @@ def _tool(
         title=title,
         description=description,
         parameters=arguments_model.model_json_schema(),
-        fn_metadata=FuncMetadata(
-            arg_model=_RawArguments, output_schema=result_model.model_json_schema(mode="serialization")
-        ),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=_output_schema(result_model)),
         is_async=True,
         context_kwarg="ctx",
         annotations=READ_ONLY.model_copy(update={"title": title, "idempotent_hint": idempotent}),
     )
+
+
+def _output_schema(result_model: Any) -> dict[str, Any]:
+    """The JSON schema of what a tool returns; an object at the root, as MCP requires, also for a union."""
+    schema: dict[str, Any] = TypeAdapter(result_model).json_schema(mode="serialization")
+    return {"type": "object", **schema}
 
 
 async def _answer(

@@ -22,7 +22,7 @@ from rc_mcp.config import Settings
 from rc_mcp.history import History
 from rc_mcp.models import Room
 from rc_mcp.paging import Clock, Kept, Pager, Progress, ServerState, SystemClock
-from rc_mcp.results import Budget, CatchUp, RoomPage, StreamPage
+from rc_mcp.results import Budget, CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.rooms import RoomDirectory, RoomList
 from rc_mcp.rules import (
     DEFAULT_CATCH_UP_ITEMS,
@@ -37,6 +37,7 @@ from rc_mcp.rules import (
     plan,
 )
 from rc_mcp.streams import read_stream
+from rc_mcp.workspace import WorkspaceReader
 
 # Time kept back from the call deadline for what follows the last request: history, rendering.
 DEADLINE_MARGIN_SECONDS = 2.0
@@ -62,6 +63,7 @@ class Session:
         self.room_list = RoomList(self.client)
         self.history = history or History(None)
         self.catch_ups = CatchUpReader(self.history)
+        self.workspace = WorkspaceReader(self.catch_ups, self.room_list)
 
     async def __aenter__(self) -> Self:
         return self
@@ -129,11 +131,17 @@ class Session:
         )
         return page.with_notes(self.history.startup_notes())
 
-    async def catch_up(self, arguments: CatchUpArguments, progress: Progress | None = None) -> CatchUp:
-        """Everything that changed in a room since this checkpoint's last look: both streams."""
+    async def catch_up(
+        self, arguments: CatchUpArguments, progress: Progress | None = None
+    ) -> CatchUp | WorkspaceCatchUp:
+        """Everything that changed since this checkpoint's last look: both streams, of one room or of every room."""
         self.catch_ups.store()  # refuse before any request when there is no history
-        room = await self.room(arguments.room_id)
         budget = Budget(arguments.max_items or DEFAULT_CATCH_UP_ITEMS, arguments.max_chars or DEFAULT_CHARS)
         name = arguments.checkpoint or DEFAULT_CHECKPOINT
+        notes = self.history.startup_notes()
+        if arguments.room_id is None:
+            look = await self.workspace.catch_up(self.pager(progress), name, arguments.since, budget)
+            return look.with_notes(notes)
+        room = await self.room(arguments.room_id)
         result = await self.catch_ups.catch_up(self.pager(progress), room, name, budget, Way(start=arguments.since))
-        return result.with_notes(self.history.startup_notes())
+        return result.with_notes(notes)

@@ -161,7 +161,7 @@ def test_emulator_that_fails_to_start_after_the_port_check(
     def taken_meanwhile(port: int, *, rate_limit: bool) -> None:
         raise RuntimeError(f"the emulator could not start on 127.0.0.1:{port}")
 
-    monkeypatch.setattr("rc_mcp.demo.serve_emulator", taken_meanwhile)
+    monkeypatch.setattr("rc_mcp.emulator.runner.serve_demo", taken_meanwhile)
     port = closed_port()
     with pytest.raises(SystemExit) as stopped:
         main(["emulator", "--port", str(port)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -73,3 +74,23 @@ def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_head
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def serve_demo(port: int, *, rate_limit: bool) -> None:
+    """``rc-mcp emulator``: serve the demo workspace until interrupted, printing the environment that
+    points rc-mcp at it."""
+    from rc_mcp.emulator.ratelimit import RateLimiter
+    from rc_mcp.emulator.seed import demo_workspace
+
+    demo = demo_workspace()
+    emulator = Emulator(demo.workspace, rate_limiter=RateLimiter() if rate_limit else None)
+    with serve(emulator, port=port) as running:
+        lines = [f"export {name}={value}" for name, value in running.env(demo.user_id, demo.token).items()]
+        lines.append(f"# rooms: general={demo.general} dev={demo.dev} support={demo.support}; Ctrl-C to stop")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
