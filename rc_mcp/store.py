@@ -118,7 +118,8 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     # messages is rebuilt with an explicit INTEGER PRIMARY KEY (seq): the search index refers to rows
     # by rowid, and VACUUM may renumber an implicit rowid, which would point the index at other rows.
     # The search_* columns are what the index holds, computed in Python by _upsert (_search_columns);
-    # the backfill computes them for the rows already there, then the index is built from them.
+    # the copy computes them for the rows already there (one pass: each row is written once), then the
+    # index is built from them.
     (
         "DROP INDEX IF EXISTS messages_seen",
         "ALTER TABLE messages RENAME TO messages_v1",
@@ -136,11 +137,9 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
             search_more   TEXT NOT NULL DEFAULT '',
             UNIQUE (account, id)
         )""",
-        "INSERT INTO messages (account, id, room_id, updated_at, deleted_at, body, seen_at) "
-        "SELECT account, id, room_id, updated_at, deleted_at, body, seen_at FROM messages_v1 ORDER BY rowid",
+        lambda db: _copy_with_search_columns(db, "messages_v1"),
         "DROP TABLE messages_v1",
         "CREATE INDEX messages_seen ON messages (seen_at)",
-        lambda db: _backfill_search(db),
         lambda db: _create_search_index(db),
         """CREATE TABLE workspaces (
             account      TEXT NOT NULL,
@@ -550,17 +549,20 @@ class MessageStore:
         StoreError as ``search`` when this Python's SQLite has no full-text search."""
         if not self._searchable:
             raise StoreError(_NO_FTS5)
-        with self._snapshot() as db:
-            messages, deleted, oldest, newest = db.execute(
-                "SELECT count(*), count(deleted_at), min(seen_at), max(seen_at) FROM messages WHERE account = ?",
+        with self._reading() as db:  # one statement, so one consistent read
+            rows = db.execute(
+                "SELECT m.room_id, r.name, count(*), count(m.deleted_at), min(m.seen_at), max(m.seen_at) "
+                "FROM messages AS m LEFT JOIN rooms AS r ON r.account = m.account AND r.id = m.room_id "
+                "WHERE m.account = ? GROUP BY m.room_id ORDER BY m.room_id",
                 (self._account,),
-            ).fetchone()
-            rooms = db.execute(
-                "SELECT m.room_id, r.name FROM (SELECT DISTINCT room_id FROM messages WHERE account = ?) AS m "
-                "LEFT JOIN rooms AS r ON r.account = ? AND r.id = m.room_id ORDER BY m.room_id",
-                (self._account, self._account),
             ).fetchall()
-        return SearchSpan(messages, deleted, oldest, newest, dict(rooms))
+        return SearchSpan(
+            messages=sum(row[2] for row in rows),
+            deleted=sum(row[3] for row in rows),
+            oldest_seen_at=min((row[4] for row in rows), default=None),
+            newest_seen_at=max((row[5] for row in rows), default=None),
+            rooms={row[0]: row[1] for row in rows},
+        )
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -756,12 +758,18 @@ def _search_columns(message: Message) -> tuple[str, str, str]:
     )
 
 
+# Control characters (Unicode category Cc) but tab and newline, as spaces: a NUL would end FTS5's
+# reading of a query early.
+_CONTROLS = {code: " " for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n"}
+
+
 def _normalized(text: str) -> str:
     """Text as the index and the queries both see it: NFKC (full-width letters, ligatures and the like
     become plain ones), control characters as spaces, and no lone surrogates (SQLite takes only UTF-8)."""
     text = text.encode("utf-8", "replace").decode("utf-8")
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text.translate(_CONTROLS)
 
 
 def _match_expression(query: str) -> str:
@@ -795,23 +803,32 @@ def _fts5_available() -> bool:
     return True
 
 
-def _backfill_search(db: sqlite3.Connection) -> None:
-    """Compute the search columns of the rows already kept (migration 2), in batches. A row whose
-    body no longer parses keeps its empty columns: it stays kept, only not findable."""
-    last = 0
+def _copy_with_search_columns(db: sqlite3.Connection, source: str) -> None:
+    """Copy the version-1 rows of ``source`` into messages, computing their search columns from each
+    body, in batches (migration 2). A row whose body no longer parses is copied as it is, with empty
+    search columns: it stays kept, only not findable."""
+    after: tuple[int, ...] = ()
     while True:
-        rows = db.execute("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT 1000", (last,)).fetchall()
+        rows = db.execute(
+            f"SELECT rowid, account, id, room_id, updated_at, deleted_at, body, seen_at FROM {source}"
+            f"{' WHERE rowid > ?' if after else ''} ORDER BY rowid LIMIT 1000",
+            after,
+        ).fetchall()
         if not rows:
             return
-        updates = []
-        for seq, body in rows:
+        copies = []
+        for _rowid, *row in rows:
             try:
-                message = Message.model_validate_json(body)
+                columns = _search_columns(Message.model_validate_json(row[5]))
             except ValidationError:
-                continue
-            updates.append((*_search_columns(message), seq))
-        db.executemany("UPDATE messages SET search_text = ?, search_people = ?, search_more = ? WHERE seq = ?", updates)
-        last = rows[-1][0]
+                columns = ("", "", "")
+            copies.append((*row, *columns))
+        db.executemany(
+            "INSERT INTO messages (account, id, room_id, updated_at, deleted_at, body, seen_at, search_text, "
+            "search_people, search_more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            copies,
+        )
+        after = (rows[-1][0],)
 
 
 def _create_search_index(db: sqlite3.Connection) -> None:
@@ -992,6 +1009,13 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+    if version < SCHEMA_VERSION:
+        # A migration may rewrite every row: give the WAL's space back now rather than at the last
+        # close. Only an optimisation: another process reading may keep it from happening.
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.info("local history: the journal was not truncated after the migration: %s", _reason(exc))
 
 
 def _user_version(db: sqlite3.Connection) -> int:
