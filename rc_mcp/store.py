@@ -163,13 +163,16 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+# How the search index cuts text into words: letters and digits, case and accents folded.
+_TOKENIZER = "unicode61 remove_diacritics 2"
+
 # The search index over messages (schema 2): external content (the text lives only in messages),
 # kept in step by triggers. An update that leaves the indexed columns as they were (the same message
 # seen again, a deletion marked) does not touch the index. Created by migration 2, or later by
 # _ensure_search when this Python's SQLite had no FTS5 at the time.
 _SEARCH_INDEX: tuple[str, ...] = (
     "CREATE VIRTUAL TABLE message_search USING fts5(search_text, search_people, search_more, "
-    "content='messages', content_rowid='seq', tokenize='unicode61 remove_diacritics 2')",
+    f"content='messages', content_rowid='seq', tokenize='{_TOKENIZER}')",
     """CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
         INSERT INTO message_search (rowid, search_text, search_people, search_more)
         VALUES (new.seq, new.search_text, new.search_people, new.search_more);
@@ -395,6 +398,7 @@ class MessageStore:
         self._max_age_ms = max_age_days * 86_400_000
         self._lock = threading.Lock()
         self._writes = 0
+        self._probe: sqlite3.Connection | None = None  # see _words
         try:
             _prepare(path)
             self._db, self._searchable = _connect(path)
@@ -410,10 +414,12 @@ class MessageStore:
     def close(self) -> None:
         """Close the file; never raises (a failure is only logged: every page was already committed)."""
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error as exc:
-                log.warning("local history: closing failed: %s", _reason(exc))
+            for db in (self._db, self._probe):
+                try:
+                    if db is not None:
+                        db.close()
+                except sqlite3.Error as exc:
+                    log.warning("local history: closing failed: %s", _reason(exc))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -519,7 +525,9 @@ class MessageStore:
         The query is never FTS5 syntax: operators, stars, colons, parentheses and stray quotes are
         plain text. ValueError when it has no words, or for limit < 1 or offset < 0; StoreError when
         the history cannot be read or this Python's SQLite has no full-text search."""
-        expression = _match_expression(query)
+        terms = _terms(query)
+        if not terms:
+            raise ValueError(_NO_WORDS)
         if limit < 1 or offset < 0:
             raise ValueError("limit must be at least 1 and offset at least 0")
         if not self._searchable:
@@ -533,7 +541,11 @@ class MessageStore:
         room = () if room_id is None else (room_id,)
         with self._lock:
             try:
-                rows = self._db.execute(sql, (expression, self._account, *room, limit, offset)).fetchall()
+                words = self._words(terms)
+                if not words:
+                    raise ValueError(_NO_WORDS)
+                parameters = (_match_expression(words), self._account, *room, limit, offset)
+                rows = self._db.execute(sql, parameters).fetchall()
                 return [SearchHit(Message.model_validate_json(body), deleted_at) for body, deleted_at in rows]
             except sqlite3.Error as exc:
                 # SQLite's generic error here would be FTS5's, which quotes the query: say it without it.
@@ -542,6 +554,20 @@ class MessageStore:
                 raise StoreError(f"local history could not be searched: {reason}") from exc
             except (OSError, ValidationError) as exc:
                 raise _fault("read", exc) from exc
+
+    def _words(self, terms: list[str]) -> list[str]:
+        """The terms in which the index's own tokenizer finds a word: the others (punctuation, most
+        symbols) would be FTS5 strings that match nothing, and so make the whole query match nothing.
+        Asked of SQLite, in a table in memory, because Python's Unicode tables are not SQLite's."""
+        if self._probe is None:
+            probe = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            probe.execute(f"CREATE VIRTUAL TABLE probe USING fts5(term, tokenize='{_TOKENIZER}')")
+            probe.execute("CREATE VIRTUAL TABLE probe_words USING fts5vocab(probe, 'instance')")
+            self._probe = probe
+        self._probe.execute("DELETE FROM probe")
+        self._probe.executemany("INSERT INTO probe (rowid, term) VALUES (?, ?)", enumerate(terms))
+        found = {row[0] for row in self._probe.execute("SELECT DISTINCT doc FROM probe_words")}
+        return [term for n, term in enumerate(terms) if n in found]
 
     def search_span(self) -> SearchSpan:
         """What ``search`` looks through for this account: how many messages (and how many of them
@@ -735,6 +761,7 @@ def _workspace_rooms(db: sqlite3.Connection, account: str, name: str) -> dict[st
 # --- search -------------------------------------------------------------------------------------------
 
 _NO_FTS5 = "local history cannot be searched: this Python's SQLite has no full-text search (FTS5)"
+_NO_WORDS = "the search query has no words to look for"
 # A user's query: "quoted phrases" and words between them. A quote without its pair is plain text.
 _TERM = re.compile(r'"([^"]*)"|([^\s"]+)')
 
@@ -772,22 +799,16 @@ def _normalized(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
-def _match_expression(query: str) -> str:
-    """The FTS5 MATCH expression for a user's query: each word and each "quoted phrase" as an FTS5
-    string (quoted, inner quotes doubled), all of them required. Nothing the user typed is FTS5
-    syntax. Terms without a letter or digit are dropped (as FTS5 strings they would match nothing);
-    ValueError when none is left."""
-    terms = [phrase or word for phrase, word in _TERM.findall(_normalized(query))]
-    kept = [term for term in dict.fromkeys(terms) if _has_token(term)]
-    if not kept:
-        raise ValueError("the search query has no words to look for")
-    return " AND ".join('"' + term.replace('"', '""') + '"' for term in kept)
+def _terms(query: str) -> list[str]:
+    """A user's query as its "quoted phrases" and words, each once, in order."""
+    terms = (phrase or word for phrase, word in _TERM.findall(_normalized(query)))
+    return [term for term in dict.fromkeys(terms) if term.strip()]
 
 
-def _has_token(term: str) -> bool:
-    """Whether the unicode61 tokenizer finds a token in ``term``: its token characters are letters,
-    digits and private-use characters (Unicode categories L*, N* and Co)."""
-    return any(unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co" for ch in term)
+def _match_expression(words: list[str]) -> str:
+    """The FTS5 MATCH expression requiring every word and phrase: each one an FTS5 string (quoted,
+    inner quotes doubled), so nothing the user typed is FTS5 syntax."""
+    return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rc_mcp import store as store_module
 from rc_mcp.models import Attachment, AttachmentField, Deletion, FileRef, Message
@@ -250,6 +252,76 @@ def test_a_query_without_words_is_a_value_error(tmp_path: Path, query: str) -> N
     store = opened(tmp_path)
     with pytest.raises(ValueError, match="no words"):
         store.search(query)
+    store.close()
+
+
+def test_any_text_is_a_query_or_a_value_error(tmp_path: Path) -> None:
+    store = opened(tmp_path)
+    store.record([message("a", "deploy failed"), message("b", "do NOT deploy NEAR the end")])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(max_size=60) | st.lists(st.sampled_from([*HOSTILE[:30], '"', "*", "(", ")", ":"])).map(" ".join))
+    def check(query: str) -> None:
+        try:
+            hits = store.search(query)
+        except ValueError as exc:
+            assert str(exc) == "the search query has no words to look for"
+        else:
+            assert set(ids(hits)) <= {"a", "b"}
+
+    check()
+    store.close()
+
+
+def test_every_word_of_a_message_finds_it(tmp_path: Path) -> None:
+    # Whatever the text (any script, symbols, marks, odd spaces), a query of its own words finds it:
+    # the query is cut into words as the index cuts the text, or it says it has no words.
+    store = opened(tmp_path)
+    counter = iter(range(1_000_000))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(min_size=1, max_size=40).map(lambda text: text.replace('"', " ")), st.data())
+    def check(text: str, data: st.DataObject) -> None:
+        msg_id = f"m{next(counter)}"
+        store.record([message(msg_id, text)])
+        words = text.split()
+        query = " ".join(data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=3))) if words else text
+        try:
+            hits = store.search(query, limit=1000)
+        except ValueError:
+            return
+        assert msg_id in ids(hits), (text, query)
+
+    check()
+    assert index_is_consistent(store)
+    store.close()
+
+
+def sqlite_sees_a_word(text: str) -> bool:
+    """The unicode61 tokenizer's own verdict, asked of a table of its own."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    db.execute("INSERT INTO t (x) VALUES (?)", (text,))
+    found = db.execute("SELECT count(*) FROM v").fetchone()[0] > 0
+    db.close()
+    return bool(found)
+
+
+# Characters on which Python's Unicode tables and SQLite's (older) disagree, at least with SQLite 3.40:
+# 🌡 (Unicode 7) is a symbol to Python but a word to SQLite; U+19B0 (a New Tai Lue vowel) a letter to
+# Python but not to SQLite. 😀 is a word to neither.
+@pytest.mark.parametrize("char", ["🌡", "\u19b0", "😀"])
+def test_words_are_what_the_index_counts_as_words(tmp_path: Path, char: str) -> None:
+    store = opened(tmp_path)
+    store.record([message("char", f"{char} deploy"), message("other", "deploy again")])
+    if sqlite_sees_a_word(char):
+        assert ids(store.search(char)) == ["char"]
+        assert ids(store.search(f"{char} deploy")) == ["char"]
+    else:
+        with pytest.raises(ValueError):
+            store.search(char)
+        assert sorted(ids(store.search(f"{char} deploy"))) == ["char", "other"]  # left out, not required
     store.close()
 
 
