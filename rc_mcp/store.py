@@ -20,6 +20,14 @@ store, or None when history is off for this run, and a plain sentence when somet
   OS errors, so callers can degrade; a failed write is rolled back whole. ``CheckpointConflict``
   stays apart: it is a lost race, not a fault.
 
+Search (schema 2): every kept message is indexed in SQLite FTS5 (text, author, display name, alias,
+attachments, file names and captions), kept in step with ``messages`` by triggers, so upserts and
+prunes need no code of their own. Users' queries are words and "quoted phrases", never FTS5 syntax.
+Without FTS5 in this Python's SQLite the history works and only searching raises StoreError.
+
+Workspace catch-up (schema 2): a position per workspace checkpoint and per room in it, saved with
+compare-and-set like the checkpoints.
+
 Modes: the directories and the file that rc-mcp creates are owner-only (0700, 0600; SQLite gives
 -wal and -shm the file's mode). What exists already is not chmodded, symlink targets included; the
 opening notes a file other users can read or a directory they can write.
@@ -27,18 +35,21 @@ opening notes a file other users can read or a directory they can write.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -53,11 +64,15 @@ _PRUNE_EVERY = 500  # upserts between two size/age prunes
 # written in milliseconds, so this only runs out when something holds the file for long.
 BUSY_TIMEOUT_S = 3.0
 
+# A step of a migration: a SQL statement, or a function for what SQL cannot do (computing columns
+# from a message's JSON in Python). Both run inside the step's transaction.
+_Step: TypeAlias = str | Callable[[sqlite3.Connection], None]
+
 # Schema versions, stamped in the file's ``PRAGMA user_version``. _MIGRATIONS[n] takes a file from
 # version n to n + 1 and runs in one transaction with the new stamp, so a file is always at exactly
 # one version. To change the schema, append a step (never edit a released one). A file stamped
 # higher than SCHEMA_VERSION was written by a newer rc-mcp and is refused untouched.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     # 0 → 1: the tables as they were before versioning. A file from then is unstamped (version 0)
     # and already has them: IF NOT EXISTS keeps its rows, and the step only stamps it.
     (
@@ -99,8 +114,85 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (account, id)
         )""",
     ),
+    # 1 → 2: search, and workspace catch-up state.
+    # messages is rebuilt with an explicit INTEGER PRIMARY KEY (seq): the search index refers to rows
+    # by rowid, and VACUUM may renumber an implicit rowid, which would point the index at other rows.
+    # The search_* columns are what the index holds, computed in Python by _upsert (_search_columns);
+    # the copy computes them for the rows already there (one pass: each row is written once), then the
+    # index is built from them.
+    (
+        "DROP INDEX IF EXISTS messages_seen",
+        "ALTER TABLE messages RENAME TO messages_v1",
+        """CREATE TABLE messages (
+            seq           INTEGER PRIMARY KEY,
+            account       TEXT NOT NULL,
+            id            TEXT NOT NULL,
+            room_id       TEXT NOT NULL,
+            updated_at    INTEGER NOT NULL,
+            deleted_at    INTEGER,
+            body          TEXT NOT NULL,
+            seen_at       INTEGER NOT NULL,
+            search_text   TEXT NOT NULL DEFAULT '',
+            search_people TEXT NOT NULL DEFAULT '',
+            search_more   TEXT NOT NULL DEFAULT '',
+            UNIQUE (account, id)
+        )""",
+        lambda db: _copy_with_search_columns(db, "messages_v1"),
+        "DROP TABLE messages_v1",
+        "CREATE INDEX messages_seen ON messages (seen_at)",
+        lambda db: _create_search_index(db),
+        """CREATE TABLE workspaces (
+            account      TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            first_at     INTEGER NOT NULL,
+            sweep_cursor TEXT NOT NULL,
+            swept_at     INTEGER,
+            version      INTEGER NOT NULL,
+            saved_at     INTEGER NOT NULL,
+            PRIMARY KEY (account, name)
+        )""",
+        """CREATE TABLE workspace_rooms (
+            account       TEXT NOT NULL,
+            workspace     TEXT NOT NULL,
+            room_id       TEXT NOT NULL,
+            seen_activity INTEGER NOT NULL,
+            swept_at      INTEGER,
+            PRIMARY KEY (account, workspace, room_id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+# How the search index cuts text into words: letters and digits, case and accents folded.
+_TOKENIZER = "unicode61 remove_diacritics 2"
+
+# The search index over messages (schema 2): external content (the text lives only in messages),
+# kept in step by triggers. An update that leaves the indexed columns as they were (the same message
+# seen again, a deletion marked) does not touch the index. Created by migration 2, or later by
+# _ensure_search when this Python's SQLite had no FTS5 at the time.
+_SEARCH_INDEX: tuple[str, ...] = (
+    "CREATE VIRTUAL TABLE message_search USING fts5(search_text, search_people, search_more, "
+    f"content='messages', content_rowid='seq', tokenize='{_TOKENIZER}')",
+    """CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO message_search (rowid, search_text, search_people, search_more)
+        VALUES (new.seq, new.search_text, new.search_people, new.search_more);
+    END""",
+    """CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO message_search (message_search, rowid, search_text, search_people, search_more)
+        VALUES ('delete', old.seq, old.search_text, old.search_people, old.search_more);
+    END""",
+    """CREATE TRIGGER message_search_update AFTER UPDATE OF seq, search_text, search_people, search_more ON messages
+    WHEN old.seq IS NOT new.seq OR old.search_text IS NOT new.search_text
+        OR old.search_people IS NOT new.search_people OR old.search_more IS NOT new.search_more
+    BEGIN
+        INSERT INTO message_search (message_search, rowid, search_text, search_people, search_more)
+        VALUES ('delete', old.seq, old.search_text, old.search_people, old.search_more);
+        INSERT INTO message_search (rowid, search_text, search_people, search_more)
+        VALUES (new.seq, new.search_text, new.search_people, new.search_more);
+    END""",
+    "INSERT INTO message_search (message_search) VALUES ('rebuild')",
+)
+_SEARCH_TRIGGERS = ("message_search_insert", "message_search_delete", "message_search_update")
 
 
 @dataclass(frozen=True)
@@ -115,8 +207,51 @@ class Checkpoint:
     version: int
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """A message the search found, as rc-mcp last saw it; ``deleted_at`` (server time, ms) is set when
+    rc-mcp saw it deleted: then the message is what it was before."""
+
+    message: Message
+    deleted_at: int | None
+
+
+@dataclass(frozen=True)
+class SearchSpan:
+    """What a search looks through, for this account: the messages rc-mcp has seen and still keeps
+    (``deleted`` of them deleted), when it saw the oldest and the newest of them (local time, ms; None
+    when there are none), and the rooms they are in, with the names the history knows (else None)."""
+
+    messages: int
+    deleted: int
+    oldest_seen_at: int | None
+    newest_seen_at: int | None
+    rooms: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class WorkspaceRoom:
+    """One room's position in a workspace checkpoint (server times, ms)."""
+
+    seen_activity: int  # the room's activity stamp that was last read to the end
+    swept_at: int | None  # when the sweep of quiet rooms last looked at this room
+
+
+@dataclass(frozen=True)
+class WorkspaceState:
+    """A workspace checkpoint: where a room's first look starts, where the round-robin sweep of quiet
+    rooms goes on, when the whole workspace was last swept, and each room's position."""
+
+    name: str
+    first_at: int
+    sweep_cursor: str  # the room id where the sweep continues ("" for the start)
+    swept_at: int | None
+    version: int
+    rooms: dict[str, WorkspaceRoom]
+
+
 class CheckpointConflict(Exception):
-    """Another call advanced the checkpoint while this one was reading."""
+    """Another call advanced the checkpoint (or the workspace checkpoint) while this one was reading."""
 
 
 class StoreError(Exception):
@@ -174,6 +309,32 @@ class HistoryStore(Protocol):
     def room_name(self, room_id: str) -> str | None: ...
 
     def remember_room(self, room_id: str, name: str | None) -> None: ...
+
+    def search(self, query: str, *, room_id: str | None = None, limit: int = 50, offset: int = 0) -> list[SearchHit]:
+        """This account's kept messages (deleted ones included) matching every word and "quoted phrase"
+        of ``query``, best match first (newest first among equals). ValueError for a query without
+        words or a bad limit/offset; StoreError also when this backend cannot search."""
+        ...
+
+    def search_span(self) -> SearchSpan:
+        """What ``search`` looks through for this account."""
+        ...
+
+    def workspace(self, name: str) -> WorkspaceState | None: ...
+
+    def save_workspace(
+        self,
+        previous: WorkspaceState | None,
+        *,
+        name: str,
+        first_at: int,
+        sweep_cursor: str,
+        swept_at: int | None,
+        rooms: dict[str, WorkspaceRoom],
+    ) -> WorkspaceState:
+        """Compare-and-set from ``previous`` (CheckpointConflict when another call saved first),
+        upserting the given rooms (others are kept), all or nothing."""
+        ...
 
     def close(self) -> None:
         """Release the backend; never raises."""
@@ -237,9 +398,10 @@ class MessageStore:
         self._max_age_ms = max_age_days * 86_400_000
         self._lock = threading.Lock()
         self._writes = 0
+        self._probe: sqlite3.Connection | None = None  # see _words
         try:
             _prepare(path)
-            self._db = _connect(path)
+            self._db, self._searchable = _connect(path)
         except (sqlite3.Error, OSError) as exc:
             raise _unusable(path, exc) from exc
         try:
@@ -252,10 +414,12 @@ class MessageStore:
     def close(self) -> None:
         """Close the file; never raises (a failure is only logged: every page was already committed)."""
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error as exc:
-                log.warning("local history: closing failed: %s", _reason(exc))
+            for db in (self._db, self._probe):
+                try:
+                    if db is not None:
+                        db.close()
+                except sqlite3.Error as exc:
+                    log.warning("local history: closing failed: %s", _reason(exc))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -294,6 +458,17 @@ class MessageStore:
                 yield self._db
             except (sqlite3.Error, OSError, ValidationError) as exc:
                 raise _fault("read", exc) from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Like ``_reading``, for reads that must agree with each other: one read transaction, so
+        another process's write lands before or after all of them."""
+        with self._reading() as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                self._rollback()  # a read transaction: nothing to keep
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -339,6 +514,81 @@ class MessageStore:
     def count(self) -> int:
         with self._reading() as db:
             return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    # --- search ---------------------------------------------------------------------------------
+
+    def search(self, query: str, *, room_id: str | None = None, limit: int = 50, offset: int = 0) -> list[SearchHit]:
+        """This account's kept messages (deleted ones included, with their recalled text) that match
+        every word and "quoted phrase" of ``query``, case and accents ignored; in ``room_id`` only when
+        given. Best match first (bm25), newest ``updated_at`` first among equals.
+
+        The query is never FTS5 syntax: operators, stars, colons, parentheses and stray quotes are
+        plain text. ValueError when it has no words, or for limit < 1 or offset < 0; StoreError when
+        the history cannot be read or this Python's SQLite has no full-text search."""
+        terms = _terms(query)
+        if not terms:
+            raise ValueError(_NO_WORDS)
+        if limit < 1 or offset < 0:
+            raise ValueError("limit must be at least 1 and offset at least 0")
+        if not self._searchable:
+            raise StoreError(_NO_FTS5)
+        sql = (
+            "SELECT m.body, m.deleted_at FROM message_search JOIN messages AS m ON m.seq = message_search.rowid "
+            "WHERE message_search MATCH ? AND m.account = ?"
+            + (" AND m.room_id = ?" if room_id is not None else "")
+            + " ORDER BY bm25(message_search), m.updated_at DESC, m.seq DESC LIMIT ? OFFSET ?"
+        )
+        room = () if room_id is None else (room_id,)
+        with self._lock:
+            try:
+                words = self._words(terms)
+                if not words:
+                    raise ValueError(_NO_WORDS)
+                parameters = (_match_expression(words), self._account, *room, limit, offset)
+                rows = self._db.execute(sql, parameters).fetchall()
+                return [SearchHit(Message.model_validate_json(body), deleted_at) for body, deleted_at in rows]
+            except sqlite3.Error as exc:
+                # SQLite's generic error here would be FTS5's, which quotes the query: say it without it.
+                code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+                reason = "the search index could not run the query" if code == sqlite3.SQLITE_ERROR else _reason(exc)
+                raise StoreError(f"local history could not be searched: {reason}") from exc
+            except (OSError, ValidationError) as exc:
+                raise _fault("read", exc) from exc
+
+    def _words(self, terms: list[str]) -> list[str]:
+        """The terms in which the index's own tokenizer finds a word: the others (punctuation, most
+        symbols) would be FTS5 strings that match nothing, and so make the whole query match nothing.
+        Asked of SQLite, in a table in memory, because Python's Unicode tables are not SQLite's."""
+        if self._probe is None:
+            probe = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            probe.execute(f"CREATE VIRTUAL TABLE probe USING fts5(term, tokenize='{_TOKENIZER}')")
+            probe.execute("CREATE VIRTUAL TABLE probe_words USING fts5vocab(probe, 'instance')")
+            self._probe = probe
+        self._probe.execute("DELETE FROM probe")
+        self._probe.executemany("INSERT INTO probe (rowid, term) VALUES (?, ?)", enumerate(terms))
+        found = {row[0] for row in self._probe.execute("SELECT DISTINCT doc FROM probe_words")}
+        return [term for n, term in enumerate(terms) if n in found]
+
+    def search_span(self) -> SearchSpan:
+        """What ``search`` looks through for this account: how many messages (and how many of them
+        deleted), the oldest and newest ``seen_at`` among them, and their rooms with known names.
+        StoreError as ``search`` when this Python's SQLite has no full-text search."""
+        if not self._searchable:
+            raise StoreError(_NO_FTS5)
+        with self._reading() as db:  # one statement, so one consistent read
+            rows = db.execute(
+                "SELECT m.room_id, r.name, count(*), count(m.deleted_at), min(m.seen_at), max(m.seen_at) "
+                "FROM messages AS m LEFT JOIN rooms AS r ON r.account = m.account AND r.id = m.room_id "
+                "WHERE m.account = ? GROUP BY m.room_id ORDER BY m.room_id",
+                (self._account,),
+            ).fetchall()
+        return SearchSpan(
+            messages=sum(row[2] for row in rows),
+            deleted=sum(row[3] for row in rows),
+            oldest_seen_at=min((row[4] for row in rows), default=None),
+            newest_seen_at=max((row[5] for row in rows), default=None),
+            rooms={row[0]: row[1] for row in rows},
+        )
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -403,6 +653,59 @@ class MessageStore:
             )
         return Checkpoint(room_id, name, updated_after, deleted_after, caught_up_at, version)
 
+    # --- workspace checkpoints ------------------------------------------------------------------
+
+    def workspace(self, name: str) -> WorkspaceState | None:
+        """The workspace checkpoint ``name`` of this account with all its rooms, or None."""
+        with self._snapshot() as db:
+            row = db.execute(
+                "SELECT first_at, sweep_cursor, swept_at, version FROM workspaces WHERE account = ? AND name = ?",
+                (self._account, name),
+            ).fetchone()
+            if row is None:
+                return None
+            rooms = _workspace_rooms(db, self._account, name)
+        return WorkspaceState(name, row[0], row[1], row[2], row[3], rooms)
+
+    def save_workspace(
+        self,
+        previous: WorkspaceState | None,
+        *,
+        name: str,
+        first_at: int,
+        sweep_cursor: str,
+        swept_at: int | None,
+        rooms: dict[str, WorkspaceRoom],
+    ) -> WorkspaceState:
+        """Advance the workspace checkpoint ``name`` from ``previous`` (compare-and-set on its version:
+        CheckpointConflict when another call saved it first, None meaning it must not exist yet), and
+        upsert the given rooms; rooms not given keep their rows. One transaction. The answer holds
+        every room of the workspace, given or not."""
+        if previous is not None and previous.name != name:
+            raise ValueError("previous is the state of another workspace checkpoint")
+        version = previous.version + 1 if previous else 1
+        with self._transaction() as db:
+            current = db.execute(
+                "SELECT version FROM workspaces WHERE account = ? AND name = ?", (self._account, name)
+            ).fetchone()
+            if (current[0] if current else None) != (previous.version if previous else None):
+                raise CheckpointConflict(name)
+            db.execute(
+                "INSERT INTO workspaces (account, name, first_at, sweep_cursor, swept_at, version, saved_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, name) DO UPDATE SET "
+                "first_at = excluded.first_at, sweep_cursor = excluded.sweep_cursor, swept_at = excluded.swept_at, "
+                "version = excluded.version, saved_at = excluded.saved_at",
+                (self._account, name, first_at, sweep_cursor, swept_at, version, _now()),
+            )
+            db.executemany(
+                "INSERT INTO workspace_rooms (account, workspace, room_id, seen_activity, swept_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account, workspace, room_id) DO UPDATE SET "
+                "seen_activity = excluded.seen_activity, swept_at = excluded.swept_at",
+                [(self._account, name, room_id, room.seen_activity, room.swept_at) for room_id, room in rooms.items()],
+            )
+            saved = _workspace_rooms(db, self._account, name)
+        return WorkspaceState(name, first_at, sweep_cursor, swept_at, version, saved)
+
     # --- room names -----------------------------------------------------------------------------
 
     def room_name(self, room_id: str) -> str | None:
@@ -422,15 +725,177 @@ class MessageStore:
 def _upsert(db: sqlite3.Connection, account: str, messages: Iterable[Message], deletions: Iterable[Deletion]) -> None:
     now = _now()
     db.executemany(
-        "INSERT INTO messages (account, id, room_id, updated_at, body, seen_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (account, id) DO UPDATE SET room_id = excluded.room_id, "
-        "updated_at = excluded.updated_at, body = excluded.body, seen_at = excluded.seen_at",
-        [(account, m.id, m.room_id, to_ms(m.updated_at), m.model_dump_json(exclude={"change"}), now) for m in messages],
+        "INSERT INTO messages (account, id, room_id, updated_at, body, seen_at, search_text, search_people, "
+        "search_more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET "
+        "room_id = excluded.room_id, updated_at = excluded.updated_at, body = excluded.body, "
+        "seen_at = excluded.seen_at, search_text = excluded.search_text, "
+        "search_people = excluded.search_people, search_more = excluded.search_more",
+        [
+            (
+                account,
+                m.id,
+                m.room_id,
+                to_ms(m.updated_at),
+                m.model_dump_json(exclude={"change"}),
+                now,
+                *_search_columns(m),
+            )
+            for m in messages
+        ],
     )
     db.executemany(
         "UPDATE messages SET deleted_at = ?, seen_at = ? WHERE account = ? AND id = ?",
         [(to_ms(d.deleted_at), now, account, d.id) for d in deletions],
     )
+
+
+def _workspace_rooms(db: sqlite3.Connection, account: str, name: str) -> dict[str, WorkspaceRoom]:
+    rows = db.execute(
+        "SELECT room_id, seen_activity, swept_at FROM workspace_rooms WHERE account = ? AND workspace = ? "
+        "ORDER BY room_id",
+        (account, name),
+    ).fetchall()
+    return {room_id: WorkspaceRoom(seen_activity, swept_at) for room_id, seen_activity, swept_at in rows}
+
+
+# --- search -------------------------------------------------------------------------------------------
+
+_NO_FTS5 = "local history cannot be searched: this Python's SQLite has no full-text search (FTS5)"
+_NO_WORDS = "the search query has no words to look for"
+# A user's query: "quoted phrases" and words between them. A quote without its pair is plain text.
+_TERM = re.compile(r'"([^"]*)"|([^\s"]+)')
+
+
+def _search_columns(message: Message) -> tuple[str, str, str]:
+    """What the search index holds for a message: its text; its author's username, display name and
+    alias; its attachments' titles, texts and fields, and its files' names and captions. The text of
+    an end-to-end encrypted message is ciphertext, and is left out."""
+    people = (message.author, message.author_name, message.alias)
+    more: list[str | None] = []
+    for attachment in message.attachments:
+        more += [attachment.title, attachment.text]
+        for field in attachment.fields:
+            more += [field.title, field.value]
+    for file in message.files:
+        more += [file.name, file.description]
+    return (
+        _normalized("" if message.encrypted else message.text),
+        _normalized("\n".join(p for p in people if p)),
+        _normalized("\n".join(p for p in more if p)),
+    )
+
+
+# Control characters (Unicode category Cc) but tab and newline, as spaces: a NUL would end FTS5's
+# reading of a query early.
+_CONTROLS = {code: " " for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n"}
+
+
+def _normalized(text: str) -> str:
+    """Text as the index and the queries both see it: NFKC (full-width letters, ligatures and the like
+    become plain ones), control characters as spaces, and no lone surrogates (SQLite takes only UTF-8)."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text.translate(_CONTROLS)
+
+
+def _terms(query: str) -> list[str]:
+    """A user's query as its "quoted phrases" and words, each once, in order."""
+    terms = (phrase or word for phrase, word in _TERM.findall(_normalized(query)))
+    return [term for term in dict.fromkeys(terms) if term.strip()]
+
+
+def _match_expression(words: list[str]) -> str:
+    """The FTS5 MATCH expression requiring every word and phrase: each one an FTS5 string (quoted,
+    inner quotes doubled), so nothing the user typed is FTS5 syntax."""
+    return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+@functools.cache
+def _fts5_available() -> bool:
+    """Whether this Python's SQLite has FTS5 (nearly every build has)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("CREATE VIRTUAL TABLE probe USING fts5(x)")
+    except sqlite3.Error:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _copy_with_search_columns(db: sqlite3.Connection, source: str) -> None:
+    """Copy the version-1 rows of ``source`` into messages, computing their search columns from each
+    body, in batches (migration 2). A row whose body no longer parses is copied as it is, with empty
+    search columns: it stays kept, only not findable."""
+    after: tuple[int, ...] = ()
+    while True:
+        rows = db.execute(
+            f"SELECT rowid, account, id, room_id, updated_at, deleted_at, body, seen_at FROM {source}"
+            f"{' WHERE rowid > ?' if after else ''} ORDER BY rowid LIMIT 1000",
+            after,
+        ).fetchall()
+        if not rows:
+            return
+        copies = []
+        for _rowid, *row in rows:
+            try:
+                columns = _search_columns(Message.model_validate_json(row[5]))
+            except ValidationError:
+                columns = ("", "", "")
+            copies.append((*row, *columns))
+        db.executemany(
+            "INSERT INTO messages (account, id, room_id, updated_at, deleted_at, body, seen_at, search_text, "
+            "search_people, search_more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            copies,
+        )
+        after = (rows[-1][0],)
+
+
+def _create_search_index(db: sqlite3.Connection) -> None:
+    """Create the search index and its triggers and fill it from messages; nothing without FTS5."""
+    if _fts5_available():
+        for statement in _SEARCH_INDEX:
+            db.execute(statement)
+
+
+def _search_objects(db: sqlite3.Connection) -> set[str]:
+    """Which of the search index and its triggers the file has."""
+    names = ("message_search", *_SEARCH_TRIGGERS)
+    marks = ",".join("?" * len(names))
+    return {row[0] for row in db.execute(f"SELECT name FROM sqlite_master WHERE name IN ({marks})", names)}
+
+
+def _ensure_search(db: sqlite3.Connection) -> bool:
+    """Whether this connection can search, after fitting the file to this SQLite. With FTS5, an
+    index or trigger missing (the file was last written by a Python without FTS5) means the index is
+    rebuilt from messages. Without FTS5, the triggers are dropped, else every write to messages would
+    fail; the index waits for a Python with FTS5 to rebuild it."""
+    available = _fts5_available()
+    if not available:
+        log.warning("local history: %s", _NO_FTS5)
+    if _fits(_search_objects(db), available):
+        return available
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not _fits(_search_objects(db), available):  # another process may have done it since we looked
+            for trigger in _SEARCH_TRIGGERS:
+                db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            if available:
+                db.execute("DROP TABLE IF EXISTS message_search")
+                _create_search_index(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return available
+
+
+def _fits(present: set[str], available: bool) -> bool:
+    if available:
+        return present == {"message_search", *_SEARCH_TRIGGERS}
+    return not present & set(_SEARCH_TRIGGERS)
 
 
 _PLAIN = {
@@ -501,9 +966,10 @@ def _prepare(path: Path) -> None:
     os.chmod(path, 0o600)  # SQLite gives the -wal and -shm files the database file's mode
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection to a checked, current file. Order matters: the version is read before anything
-    could write (a newer file is refused untouched), and the integrity check before any migration."""
+def _connect(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """A connection to a checked, current file, and whether it can search. Order matters: the version
+    is read before anything could write (a newer file is refused untouched), and the integrity check
+    before any migration."""
     _check_header(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
@@ -516,10 +982,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         _migrate(db, path, version)
+        searchable = _ensure_search(db)
     except BaseException:
         db.close()
         raise
-    return db
+    return db, searchable
 
 
 _MAGIC = b"SQLite format 3\x00"
@@ -552,14 +1019,24 @@ def _migrate(db: sqlite3.Connection, path: Path, version: int) -> None:
             if now > SCHEMA_VERSION:
                 raise _too_new(path, now)
             if now < target:
-                for statement in _MIGRATIONS[target - 1]:
-                    db.execute(statement)
+                for step in _MIGRATIONS[target - 1]:
+                    if isinstance(step, str):
+                        db.execute(step)
+                    else:
+                        step(db)
                 db.execute(f"PRAGMA user_version = {target:d}")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+    if version < SCHEMA_VERSION:
+        # A migration may rewrite every row: give the WAL's space back now rather than at the last
+        # close. Only an optimisation: another process reading may keep it from happening.
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.info("local history: the journal was not truncated after the migration: %s", _reason(exc))
 
 
 def _user_version(db: sqlite3.Connection) -> int:

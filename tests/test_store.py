@@ -132,19 +132,20 @@ def test_an_unversioned_file_from_before_versioning_is_migrated_without_losing_r
     assert checkpoint is not None and (checkpoint.updated_after, checkpoint.version) == (10, 3)
     assert [m.text for m in store.pending("R", "cp")[0]] == ["waiting"]
     assert store.room_name("R") == "general"
+    assert [hit.message.id for hit in store.search("kept migration")] == ["old"]  # and 1 → 2 made it searchable
     store.close()
-    assert user_version(path) == 1
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_migrations_run_in_order_each_in_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = version_0_file(tmp_path)
     broken = (*_MIGRATIONS, ("CREATE TABLE half_done (x)", "THIS IS NOT SQL"))
     monkeypatch.setattr(store_module, "_MIGRATIONS", broken)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(broken))
     with pytest.raises(StoreError, match="cannot be used"):
         open_store(tmp_path)
-    with sqlite3.connect(path) as db:  # step 1 stands; step 2 left nothing behind, not even its stamp
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    with sqlite3.connect(path) as db:  # the real steps stand; the broken one left nothing, not even its stamp
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
     db.close()
     fixed = (*_MIGRATIONS, ("ALTER TABLE rooms ADD COLUMN topic TEXT",))
@@ -152,7 +153,7 @@ def test_migrations_run_in_order_each_in_one_transaction(tmp_path: Path, monkeyp
     store = open_store(tmp_path)
     assert store.room_name("R") == "general" and store.count() == 1
     store.close()
-    assert user_version(path) == 2
+    assert user_version(path) == len(fixed)
 
 
 def test_accounts_do_not_see_each_other(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,8 +35,10 @@ from rc_mcp.store import (
     MessageStore,
     StoreError,
     StoreOpening,
+    WorkspaceRoom,
     open_store,
 )
+from tests.test_store_search import index_is_consistent, version_1_file
 
 T = datetime(2026, 11, 20, 9, tzinfo=UTC)
 ACCOUNT = "https://chat|u1"
@@ -387,6 +390,75 @@ def test_disk_full_write_is_rolled_back(tmp_path: Path) -> None:
     store.close()
 
 
+def test_disk_full_rolls_back_search_and_workspace_writes(tmp_path: Path) -> None:
+    store = opened(tmp_path / "state")
+    store.record([message("before", "indexed before")])
+    rooms = {"A": WorkspaceRoom(1, None)}
+    first = store.save_workspace(None, name="ws", first_at=1, sweep_cursor="A", swept_at=None, rooms=rooms)
+    fill_up(store)
+    page = [message(f"big{i}", f"bigword {i} " + "y" * 2000) for i in range(50)]
+    with pytest.raises(StoreError, match=r"^local history could not be saved: the disk is full$"):
+        store.record(page)
+    many = {f"room{i:04d}-{'z' * 200}": WorkspaceRoom(i, i) for i in range(500)}
+    with pytest.raises(StoreError, match=r"^local history could not be saved: the disk is full$"):
+        store.save_workspace(first, name="ws", first_at=2, sweep_cursor="B", swept_at=2, rooms=many)
+    assert not store._db.in_transaction
+    assert store.search("bigword") == [] and [h.message.id for h in store.search("indexed")] == ["before"]
+    assert index_is_consistent(store)
+    assert store.workspace("ws") == first
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    store.record(page)
+    assert len(store.search("bigword")) == 50
+    assert store.save_workspace(first, name="ws", first_at=2, sweep_cursor="B", swept_at=2, rooms=many).version == 2
+    store.close()
+
+
+def test_disk_full_during_migration_1_to_2() -> None:
+    # The migration copies messages and builds the index: with too little room it fails whole, the
+    # file stays at version 1 with every row, and the next start with room migrates it.
+    with tmpfs("size=8m") as disk:
+        _, v1_rows = version_1_file(disk)
+        path = disk / "state" / FILE_NAME
+        db = sqlite3.connect(path)
+        now = int(time.time() * 1000)
+        db.executemany(  # enough rows that their copy and index need more than the room left
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    ACCOUNT,
+                    f"bulk{i}",
+                    "R",
+                    1,
+                    None,
+                    message(f"bulk{i}", f"bulk {i} " + "w" * 1500).model_dump_json(),
+                    now,
+                )
+                for i in range(400)
+            ],
+        )
+        db.commit()
+        rows = db.execute("SELECT * FROM messages ORDER BY account, id").fetchall()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (free - 160 * 1024))  # room for the -shm and a little, not for the copy
+        result = opening(disk / "state")
+        assert result.store is None
+        assert result.problem == f"local history is off for this run: the disk holding {path} is full"
+        filler.unlink()
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert check.execute("SELECT * FROM messages ORDER BY account, id").fetchall() == rows
+            assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        check.close()
+        store = opened(disk / "state")
+        assert len(store.search("bulk")) == 50 and len(store.search("bulk", limit=1000)) == 400
+        assert index_is_consistent(store)
+        store.close()
+        assert len(v1_rows) + 400 == len(rows)
+
+
 def test_disk_full_on_a_real_small_filesystem() -> None:
     with tmpfs("size=256k") as disk:
         state = disk / "state"
@@ -467,13 +539,53 @@ def test_reads_raise_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"^local history could not be read: a stored entry no longer matches"):
         store.known(["a"])
     store.close()
-    reads = (lambda: store.known(["a"]), store.count, lambda: store.checkpoint("R", "cp"), lambda: store.room_name("R"))
+    reads = (
+        lambda: store.known(["a"]),
+        store.count,
+        lambda: store.checkpoint("R", "cp"),
+        lambda: store.room_name("R"),
+        store.search_span,
+        lambda: store.workspace("ws"),
+    )
     for read in reads:
         with pytest.raises(StoreError, match=r"^local history could not be read: "):
             read()
-    with pytest.raises(StoreError, match=r"^local history could not be saved: "):
-        store.remember_room("R", "general")
+    with pytest.raises(StoreError, match=r"^local history could not be searched: "):
+        store.search("hello")
+    writes = (
+        lambda: store.remember_room("R", "general"),
+        lambda: store.save_workspace(None, name="ws", first_at=1, sweep_cursor="", swept_at=None, rooms={}),
+    )
+    for write in writes:
+        with pytest.raises(StoreError, match=r"^local history could not be saved: "):
+            write()
     store.close()  # closing twice is harmless
+
+
+def test_a_stored_entry_that_no_longer_parses_fails_a_search_plainly(tmp_path: Path) -> None:
+    store = opened(tmp_path / "state")
+    store.record([message("a", "private words")])
+    store._db.execute('UPDATE messages SET body = \'{"not": "a message"}\'')  # the index still has its words
+    with pytest.raises(StoreError) as caught:
+        store.search("private")
+    assert (
+        str(caught.value) == "local history could not be read: a stored entry no longer matches this version's format"
+    )
+    store.close()
+
+
+def test_workspace_writes_while_another_process_holds_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    store = opened(tmp_path / "state")
+    store.record([message("a", "searchable while locked")])
+    with holding_lock(store.path):
+        with pytest.raises(StoreError, match=r"^local history could not be saved: another process holds"):
+            store.save_workspace(None, name="ws", first_at=1, sweep_cursor="", swept_at=None, rooms={})
+        assert store.workspace("ws") is None  # WAL: reads go on
+        assert [hit.message.id for hit in store.search("locked")] == ["a"]
+        assert store.search_span().messages == 1
+    assert store.save_workspace(None, name="ws", first_at=1, sweep_cursor="", swept_at=None, rooms={}).version == 1
+    store.close()
 
 
 def test_a_checkpoint_conflict_is_not_a_store_error(tmp_path: Path) -> None:
@@ -482,6 +594,10 @@ def test_a_checkpoint_conflict_is_not_a_store_error(tmp_path: Path) -> None:
     store.save_checkpoint(None, room_id="R", name="cp", updated_after=1, deleted_after=1, caught_up_at=None)
     with pytest.raises(CheckpointConflict):
         store.save_checkpoint(None, room_id="R", name="cp", updated_after=2, deleted_after=2, caught_up_at=None)
+    store.save_workspace(None, name="ws", first_at=1, sweep_cursor="", swept_at=None, rooms={})
+    with pytest.raises(CheckpointConflict):
+        store.save_workspace(None, name="ws", first_at=2, sweep_cursor="", swept_at=None, rooms={})
+    assert not store._db.in_transaction
     store.close()
 
 
