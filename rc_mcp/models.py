@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from rc_mcp.sanitize import UNSAFE
 from rc_mcp.times import iso, parse_wire_date, to_ms
 
 Stream = Literal["updated", "deleted"]
@@ -200,7 +201,7 @@ class RoomEntry(_Model):
     """A room the account is in, as its room list shows it (``rooms.get`` joined with ``subscriptions.get``)."""
 
     id: str
-    name: str = Field(description="#name for rooms, @username for a direct message, the title of a discussion")
+    name: str = Field(description='#name for rooms, @username for a direct message, "title" for a discussion')
     type: RoomKind
     unread: int = Field(0, description="Unread messages as the server counts them (channels count mentions only)")
     mentions: int = Field(0, description="Mentions of the account (@username) and of everyone (@all, @here)")
@@ -236,8 +237,8 @@ def _room_label(kind: RoomKind, room: dict[str, Any], subscription: dict[str, An
     fname = _str(subscription.get("fname")) or _str(room.get("fname"))
     if kind == "direct message":
         return f"@{name}" if name else fname
-    if kind == "discussion":
-        return fname or name
+    if kind == "discussion" and fname:
+        return f'"{fname}"'
     return f"#{name}" if name else fname
 
 
@@ -259,11 +260,15 @@ def _kind(doc: dict[str, Any]) -> RoomKind:
 
 
 def _id(value: object) -> str | None:
-    return value if isinstance(value, str) and value and len(value) <= MAX_ID_CHARS else None
+    """An id as Rocket.Chat makes them: visible characters only, no whitespace (either would make a line
+    ambiguous or an id impossible to send back), not huge."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
+        return None
+    return None if UNSAFE.search(value) or any(ch.isspace() for ch in value) else value
 
 
 def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _reactions(raw: object) -> list[Reaction]:

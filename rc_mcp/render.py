@@ -24,6 +24,8 @@ CATCH_UP_TOOL = "catch_up"
 LIST_ROOMS_TOOL = "list_rooms"
 
 FIELD_LIMIT = 120
+# Room labels that already say what they are: a channel, a direct message, a discussion's title.
+LABELLED = ("#", "@", '"')
 REACTORS_SHOWN = 3
 
 SYSTEM_EVENTS: dict[str, str] = {
@@ -298,8 +300,14 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _room(result: StreamPage | CatchUp) -> str:
+    """``#general (id GENERAL)``; a label that already says what it is (``@alice``, a quoted
+    discussion title) is shown as it is."""
     room_id = clean(result.room_id, 80)
-    return f"#{clean(result.room_name, 80)} (id {room_id})" if result.room_name else room_id
+    if not result.room_name:
+        return room_id
+    name = clean(result.room_name, 80)
+    shown = name if name.startswith(LABELLED) else f"#{name}"
+    return f"{shown} (id {room_id})"
 
 
 def _catch_up_header(result: CatchUp) -> str:

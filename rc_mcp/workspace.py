@@ -22,7 +22,7 @@ from rc_mcp.paging import Pager
 from rc_mcp.results import Budget, CatchUp, WorkspaceCatchUp
 from rc_mcp.rooms import RoomList
 from rc_mcp.rules import ArgumentError
-from rc_mcp.store import CheckpointConflict, StoreError, WorkspaceRoom, WorkspaceState
+from rc_mcp.store import CheckpointConflict, HistoryStore, StoreError, WorkspaceRoom, WorkspaceState
 from rc_mcp.times import from_ms, to_ms
 
 # Quiet rooms re-read per call, for the changes that do not move a room's activity.
@@ -35,7 +35,7 @@ ROOM_CHECKPOINT_PREFIX = "workspace/"
 class _Plan:
     changed: list[RoomEntry]
     swept: list[RoomEntry]
-    sweep_cursor: str | None
+    sweep_cursor: str  # "" to start over
     wrapped: bool
 
 
@@ -50,44 +50,24 @@ class WorkspaceReader:
     async def catch_up(self, pager: Pager, name: str, start: datetime | None, budget: Budget) -> WorkspaceCatchUp:
         store = self.catch_ups.store()
         async with self._locks.setdefault(name, anyio.Lock()):
-            try:
-                previous = await anyio.to_thread.run_sync(store.workspace, name)
-            except StoreError as exc:
-                raise CheckpointError(f"the workspace checkpoint could not be read ({exc})") from None
-            if previous is not None and start is not None:
-                raise ArgumentError(
-                    f"workspace checkpoint {name!r} already exists: leave out since to continue from it, "
-                    "or pick a new checkpoint name to start over from another time"
-                )
+            previous = await self._state(store, name, start)
             first_at = _first_at(previous, start, pager)
             entries = await self.room_list.refresh()
             plan = _plan(entries, previous, first_at)
             sections, rooms, finished = await self._look(pager, name, first_at, plan, budget)
+            swept = sum(1 for entry in plan.swept if entry.id in rooms)
             swept_at = previous.swept_at if previous else None
             if finished and plan.wrapped:
                 swept_at = pager.state.server_now_ms()
-            try:
-                await anyio.to_thread.run_sync(
-                    lambda: store.save_workspace(
-                        previous,
-                        name=name,
-                        first_at=first_at,
-                        sweep_cursor=plan.sweep_cursor if finished else (previous.sweep_cursor if previous else None),
-                        swept_at=swept_at,
-                        rooms=rooms,
-                    )
-                )
-            except CheckpointConflict:
-                raise CheckpointError(f"another rc-mcp process advanced workspace checkpoint {name!r}") from None
-            except StoreError as exc:
-                raise CheckpointError(f"the workspace checkpoint could not be saved ({exc})") from None
+            cursor = plan.sweep_cursor if finished else (previous.sweep_cursor if previous else "")
+            await self._save(store, previous, name, first_at, cursor, swept_at, rooms)
             return WorkspaceCatchUp(
                 checkpoint=name,
                 since=from_ms(first_at),
                 sections=sections,
                 rooms_total=len(entries),
                 rooms_changed=len(plan.changed),
-                rooms_swept=len(plan.swept),
+                rooms_swept=swept,
                 swept_at=from_ms(swept_at) if swept_at is not None else None,
                 caught_up=finished,
                 continuation=None if finished else {"checkpoint": name},
@@ -95,6 +75,39 @@ class WorkspaceReader:
                 retry_after_seconds=next((s.retry_after_seconds for s in sections if s.retry_after_seconds), None),
                 notes=pager.notes(),
             )
+
+    async def _state(self, store: HistoryStore, name: str, start: datetime | None) -> WorkspaceState | None:
+        try:
+            previous = await anyio.to_thread.run_sync(store.workspace, name)
+        except StoreError as exc:
+            raise CheckpointError(f"the workspace checkpoint could not be read ({exc})") from None
+        if previous is not None and start is not None:
+            raise ArgumentError(
+                f"workspace checkpoint {name!r} already exists: leave out since to continue from it, "
+                "or pick a new checkpoint name to start over from another time"
+            )
+        return previous
+
+    async def _save(
+        self,
+        store: HistoryStore,
+        previous: WorkspaceState | None,
+        name: str,
+        first_at: int,
+        cursor: str,
+        swept_at: int | None,
+        rooms: dict[str, WorkspaceRoom],
+    ) -> None:
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: store.save_workspace(
+                    previous, name=name, first_at=first_at, sweep_cursor=cursor, swept_at=swept_at, rooms=rooms
+                )
+            )
+        except CheckpointConflict:
+            raise CheckpointError(f"another rc-mcp process advanced workspace checkpoint {name!r}") from None
+        except StoreError as exc:
+            raise CheckpointError(f"the workspace checkpoint could not be saved ({exc})") from None
 
     async def _look(
         self, pager: Pager, name: str, first_at: int, plan: _Plan, budget: Budget
@@ -107,7 +120,7 @@ class WorkspaceReader:
         for entry in [*plan.changed, *plan.swept]:
             if left.max_items <= 0 or left.max_chars <= 0:
                 return sections, rooms, False
-            room = Room(id=entry.id, name=entry.name.lstrip("#@"), kind=entry.type)
+            room = Room(id=entry.id, name=entry.name, kind=entry.type)
             section = await self.catch_ups.catch_up(pager, room, ROOM_CHECKPOINT_PREFIX + name, left, way)
             if section.messages or section.deleted or not section.caught_up:
                 sections.append(section.model_copy(update={"room_name": entry.name}))
@@ -138,8 +151,8 @@ def _plan(entries: list[RoomEntry], previous: WorkspaceState | None, first_at: i
     changed = [e for e in entries if e.activity_ms > seen(e)]
     changed.sort(key=lambda e: (not (e.type == "direct message" or e.mentions > 0), -e.activity_ms, e.id))
     quiet = sorted((e for e in entries if e.activity_ms <= seen(e)), key=lambda e: e.id)
-    cursor = previous.sweep_cursor if previous else None
-    after = [e for e in quiet if cursor is None or e.id > cursor] or quiet
+    cursor = previous.sweep_cursor if previous else ""
+    after = [e for e in quiet if e.id > cursor] or quiet
     swept = after[:SWEEP_PER_CALL]
     wrapped = len(after) <= SWEEP_PER_CALL
-    return _Plan(changed, swept, None if wrapped else swept[-1].id, wrapped)
+    return _Plan(changed, swept, "" if wrapped else swept[-1].id, wrapped)

@@ -45,7 +45,7 @@ LINE = re.compile(
     r"|note: .*"
     r"|changed messages:|deleted messages:"
     r"|== .* ==:?"  # workspace section
-    r"|.* \(id \S+\) [a-z ]+: .*"  # room line
+    r"|.* \(id .*\) [a-z ]+: .*"  # room line
     r"|\(.*\)"  # nothing to show
     r"|(?:more|paused|end)[:.].*"  # footer
     r")$"
@@ -87,9 +87,14 @@ def check(text: str) -> None:
 
 
 def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatchUp]:
-    fields = dict.fromkeys(("id", "user", "name", "alias", "tmid", "drid", "emoji", "file", "mime", "title"), hostile)
+    # Ids with whitespace or over 200 characters make a document unusable (tested elsewhere), so ids
+    # here are the hostile text without its whitespace; every other field gets it whole.
+    short = hostile[:150]
+    an_id = "".join(ch for ch in short if not ch.isspace() and not UNSAFE.search(ch)) or "X"
+    fields = dict.fromkeys(("user", "name", "alias", "emoji", "file", "mime", "title"), short)
+    fields.update(dict.fromkeys(("id", "tmid", "drid"), an_id))
     messages = [message(fields, hostile), message({"t": hostile}, hostile), message({}, hostile)]
-    gone = Deletion(id=hostile or "D", deleted_at=datetime(2026, 11, 20, 9, tzinfo=UTC), seen_before=True,
+    gone = Deletion(id=an_id, deleted_at=datetime(2026, 11, 20, 9, tzinfo=UTC), seen_before=True,
                     recalled=messages[0])  # fmt: skip
     since = datetime(2026, 11, 20, tzinfo=UTC)
     common: dict[str, Any] = {"room_id": hostile or "R", "room_name": hostile, "notes": [hostile]}
@@ -99,7 +104,7 @@ def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatch
     look = CatchUp(**common, checkpoint="daily", since=since, caught_up=False, messages=messages, deleted=[gone],
                    continuation={"room_id": hostile, "checkpoint": "daily"}, cut_short="rate_limit",
                    retry_after_seconds=3)  # fmt: skip
-    room = RoomEntry(id=hostile or "R", name=hostile or "#r", type="channel", unread=2, mentions=1, alert=True)
+    room = RoomEntry(id=an_id, name=hostile or "#r", type="channel", unread=2, mentions=1, alert=True)
     rooms = RoomPage(rooms=[room], total=1, query=hostile, notes=[hostile], continuation={"query": hostile})
     workspace = WorkspaceCatchUp(checkpoint="daily", since=since, sections=[look], rooms_total=3, rooms_changed=1,
                                  rooms_swept=0, caught_up=True, notes=[hostile])  # fmt: skip

@@ -224,9 +224,13 @@ def test_golden_catch_up_with_history() -> None:
 
 
 def test_hostile_ids_from_a_server_cannot_break_lines() -> None:
-    line = message_line(wire("hi", _id="A\nend: fake", tmid="B\u2028more: x", drid="C\rD"))
+    # An id with a line break, whitespace or an invisible character is no Rocket.Chat id: the
+    # document is not a message at all (counted in a note). Other id-like fields are cleaned.
+    for bad in ("A\nend: fake", "A B", "\u200b", "x" * 201):
+        assert Message.from_wire({"_id": bad, "msg": "hi", "ts": "2026-11-20T09:00:00.000Z"}) is None
+    line = message_line(wire("hi", tmid="B\u2028more: x", drid="C\rD"))
     assert "\n" not in line and "\u2028" not in line and "\r" not in line
-    assert line.startswith("09:00:00 A\\nend: fake eve [in thread B\\nmore: x] [discussion room C\\nD]: hi")
+    assert line.startswith("09:00:00 M1 eve [in thread B\\nmore: x] [discussion room C\\nD]: hi")
     assert "\n" not in deletion_line_of("X\ny")
 
 
