@@ -95,12 +95,7 @@ class CatchUpReader:
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
 
     def store(self) -> HistoryStore:
-        if self.history.store is None:
-            raise ArgumentError(
-                "catch_up needs the local history, which is off: use sync_messages and list_deleted with "
-                "last_update or next instead (or turn the history on, see ROCKETCHAT_MCP_STORE)"
-            )
-        return self.history.store
+        return self.history.require("catch_up", "use sync_messages and list_deleted with last_update or next instead")
 
     async def catch_up(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way | None = None) -> CatchUp:
         store = self.store()

@@ -12,10 +12,15 @@ import logging
 import anyio
 
 from rc_mcp.changes import classify
+from rc_mcp.config import STATE_DIR_VAR, STORE_VAR
 from rc_mcp.models import Deletion, Message, Room
 from rc_mcp.store import HistoryStore, StoreError
 
 log = logging.getLogger(__name__)
+
+
+class HistoryUnavailable(Exception):
+    """A tool that needs the local history was called while it is off or cannot be read."""
 
 
 class History:
@@ -29,6 +34,15 @@ class History:
     @property
     def enabled(self) -> bool:
         return self.store is not None
+
+    def require(self, tool: str, instead: str) -> HistoryStore:
+        """The store, for a tool that cannot work without it."""
+        if self.store is None:
+            raise HistoryUnavailable(
+                f"{tool} needs the local history, which is off for this rc-mcp: {instead} (or turn the "
+                f"history on, see {STORE_VAR} and {STATE_DIR_VAR})"
+            )
+        return self.store
 
     def startup_notes(self) -> list[str]:
         """The reason history is off, the first time it is asked for; nothing after that."""

@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, RoomEntry, Stream
-from rc_mcp.results import ATTACHMENT_TEXT_LIMIT, SHOWN_TEXT_LIMIT, CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
+from rc_mcp.results import (
+    ATTACHMENT_TEXT_LIMIT,
+    SHOWN_TEXT_LIMIT,
+    CatchUp,
+    FoundMessage,
+    RoomPage,
+    SearchPage,
+    StreamPage,
+    WorkspaceCatchUp,
+)
 from rc_mcp.sanitize import UNSAFE, clean
 from rc_mcp.times import from_ms, iso
 
@@ -22,6 +31,8 @@ from rc_mcp.times import from_ms, iso
 STREAM_TOOLS: dict[Stream, str] = {"updated": "sync_messages", "deleted": "list_deleted"}
 CATCH_UP_TOOL = "catch_up"
 LIST_ROOMS_TOOL = "list_rooms"
+SEARCH_TOOL = "search_history"
+ROOMS_NAMED = 5
 
 FIELD_LIMIT = 120
 # Room labels that already say what they are: a channel, a direct message, a discussion's title.
@@ -112,10 +123,12 @@ CHANGE_WORDS: dict[str, str] = {
 }
 
 
-def render(result: StreamPage | CatchUp | RoomPage | WorkspaceCatchUp) -> str:
+def render(result: StreamPage | CatchUp | RoomPage | WorkspaceCatchUp | SearchPage) -> str:
     """The whole text answer of one tool call."""
     if isinstance(result, RoomPage):
         return _room_page(result)
+    if isinstance(result, SearchPage):
+        return _search_page(result)
     if isinstance(result, WorkspaceCatchUp):
         return _workspace(result)
     lines = [_catch_up_header(result) if isinstance(result, CatchUp) else _stream_header(result)]
@@ -176,11 +189,11 @@ def _lines(items: list[Message] | list[Deletion]) -> list[str]:
     return lines
 
 
-def message_line(message: Message) -> str:
-    """One message: time, id, author, markers and text, on a single line."""
+def message_line(message: Message, first: list[str] | None = None) -> str:
+    """One message: time, id, author, markers (``first`` before the others) and text, on a single line."""
     # Ids come from the server too; a hostile one must not break the line format either.
     parts = [_clock(message.ts), clean(message.id, 40), _author(message)]
-    markers = _markers(message)
+    markers = [*(first or []), *_markers(message)]
     head = " ".join(parts)
     if message.type is not None:
         event = SYSTEM_EVENTS.get(message.type, f"system event '{clean(message.type, 40)}'")
@@ -430,3 +443,42 @@ def room_line(room: RoomEntry) -> str:
         counts.append("new activity")
     when = f"last message {room.last_message_at:%Y-%m-%d %H:%M:%S}" if room.last_message_at else "no messages"
     return f"{clean(room.name, 80)} (id {clean(room.id, 40)}) {room.type}: {', '.join([*counts, when])}"
+
+
+def _search_page(page: SearchPage) -> str:
+    first, last = page.offset + 1, page.offset + len(page.messages)
+    where = f" in {_room_name(page.rooms, page.room_id)}" if page.room_id else ""
+    hits = f"hits {first}-{last}" if page.messages else "no hits"
+    header = [f"{SEARCH_TOOL} '{clean(page.query, 120)}'{where}", f"{hits}, best match first", "times UTC"]
+    rooms = [_room_name(page.rooms, room_id) for room_id in list(page.rooms)[:ROOMS_NAMED]]
+    more = f" and {len(page.rooms) - ROOMS_NAMED} more" if len(page.rooms) > ROOMS_NAMED else ""
+    since = f", seen since {iso(page.oldest_seen_at)}" if page.oldest_seen_at else ""
+    scope = (
+        f"only what rc-mcp has shown before is searched: {_count(page.searched, 'message')} in "
+        f"{_count(len(page.rooms), 'room')} ({', '.join(rooms)}{more}){since}; read rooms with catch_up or "
+        "sync_messages to search more"
+    )
+    lines = [" | ".join(header), *(f"note: {clean(note, 600)}" for note in [scope, *page.notes])]
+    lines.extend(_found_line(message, page.rooms) for message in page.messages)
+    if not page.messages:
+        lines.append(f"(no message rc-mcp has seen matches '{clean(page.query, 120)}')")
+    lines.append(f"more: call {SEARCH_TOOL} {json_line(page.continuation)}" if page.continuation else "end.")
+    return "\n".join(lines)
+
+
+def _found_line(message: FoundMessage, rooms: dict[str, str | None]) -> str:
+    """``#room 2026-11-20 09:12:00 <id> <author> [markers]: text``, deleted ones marked as such."""
+    deleted = (
+        [f"deleted {message.deleted_at:%Y-%m-%d %H:%M:%S}; text recalled from local history"]
+        if message.deleted_at
+        else []
+    )
+    return f"{_room_name(rooms, message.room_id)} {message.ts:%Y-%m-%d} {message_line(message, deleted)}"
+
+
+def _room_name(rooms: dict[str, str | None], room_id: str) -> str:
+    name = rooms.get(room_id)
+    if not name:
+        return f"room {clean(room_id, 40)}"
+    label = clean(name, 80)
+    return label if label.startswith(LABELLED) else f"#{label}"

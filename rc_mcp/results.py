@@ -123,6 +123,38 @@ class WorkspaceCatchUp(BaseModel):
         return data
 
 
+class FoundMessage(Message):
+    """A message the search found, in the room it is in; ``deleted_at`` when rc-mcp saw it deleted."""
+
+    deleted_at: UtcTime | None = Field(None, description="Set when the message was deleted: its text is recalled")
+
+
+class SearchPage(BaseModel):
+    """``search_history``: messages rc-mcp has seen that match, best match first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    room_id: str | None = None
+    messages: list[FoundMessage] = Field(default_factory=list)
+    offset: int = 0
+    searched: int = Field(description="How many messages rc-mcp keeps and searched (for this account)")
+    rooms: dict[str, str | None] = Field(
+        default_factory=dict, description="The rooms those messages are in: id → name, when known"
+    )
+    oldest_seen_at: UtcTime | None = Field(None, description="When rc-mcp saw the oldest of them")
+    continuation: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    def with_notes(self, notes: list[str]) -> Self:
+        return self.model_copy(update={"notes": [*notes, *self.notes]}) if notes else self
+
+    def structured(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"messages"})
+        data["messages"] = [m.model_dump(mode="json", exclude_defaults=True) for m in self.messages]
+        return data
+
+
 class RoomPage(BaseModel):
     """``list_rooms``: the rooms the account is in, most recent activity first."""
 

@@ -379,6 +379,35 @@ class ListRoomsArguments(ToolArguments):
     offset: Offset = None
 
 
+MAX_QUERY_CHARS = 200
+DEFAULT_HITS = 20
+MAX_HITS = 100
+
+if TYPE_CHECKING:
+    Hits: TypeAlias = int | None
+else:
+    Hits = _number(1, MAX_HITS, f"Most messages to return, 1-{MAX_HITS} (default {DEFAULT_HITS}), best match first.")
+
+
+class SearchArguments(ToolArguments):
+    query: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description='Words and "quoted phrases" that must all occur (any case, accents ignored), e.g. '
+            "'deploy \"error budget\"'. Operators such as OR or * are plain words here.",
+        ),
+    ]
+    room_id: Annotated[
+        Annotated[str, Field(min_length=1, max_length=MAX_ROOM_CHARS)] | None,
+        BeforeValidator(_room),
+        Field(description="Only this room: its id or '#name'. Leave it out to search every room rc-mcp has seen."),
+    ] = None
+    count: Hits = None
+    offset: Offset = None
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 ArgumentsT = TypeVar("ArgumentsT", bound=ToolArguments)

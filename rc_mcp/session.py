@@ -14,29 +14,35 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
 import httpx
 
 from rc_mcp.catchup import CatchUpReader, Way
 from rc_mcp.client import RocketChatClient
 from rc_mcp.config import Settings
-from rc_mcp.history import History
+from rc_mcp.history import History, HistoryUnavailable
 from rc_mcp.models import Room
 from rc_mcp.paging import Clock, Kept, Pager, Progress, ServerState, SystemClock
-from rc_mcp.results import Budget, CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
+from rc_mcp.results import Budget, CatchUp, FoundMessage, RoomPage, SearchPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.rooms import RoomDirectory, RoomList
 from rc_mcp.rules import (
     DEFAULT_CATCH_UP_ITEMS,
     DEFAULT_CHARS,
     DEFAULT_CHECKPOINT,
     DEFAULT_COUNT,
+    DEFAULT_HITS,
+    ArgumentError,
     CatchUpArguments,
     DeletedArguments,
     ListRoomsArguments,
+    SearchArguments,
     StreamArguments,
     UpdatedArguments,
     plan,
 )
+from rc_mcp.store import StoreError
 from rc_mcp.streams import read_stream
+from rc_mcp.times import from_ms
 from rc_mcp.workspace import WorkspaceReader
 
 # Time kept back from the call deadline for what follows the last request: history, rendering.
@@ -114,6 +120,44 @@ class Session:
         return RoomPage(
             rooms=shown, total=len(matching), offset=offset, query=arguments.query, continuation=continuation
         )
+
+    async def search_history(self, arguments: SearchArguments) -> SearchPage:
+        """Messages rc-mcp has seen that match, best match first (local history only)."""
+        store = self.history.require("search_history", "use sync_messages with last_update to read rooms instead")
+        room = await self.room(arguments.room_id) if arguments.room_id else None
+        count, offset = arguments.count or DEFAULT_HITS, arguments.offset or 0
+        try:
+            room_id = room.id if room else None
+            hits = await anyio.to_thread.run_sync(
+                lambda: store.search(arguments.query, room_id=room_id, limit=count + 1, offset=offset)
+            )
+            span = await anyio.to_thread.run_sync(store.search_span)
+        except ValueError:
+            raise ArgumentError(
+                f"query={arguments.query[:60]!r} has no words to search for: send words or a quoted phrase"
+            ) from None
+        except StoreError as exc:
+            raise HistoryUnavailable(f"the local history could not be searched: {exc}") from None
+        found = [
+            FoundMessage.model_construct(
+                **dict(hit.message), deleted_at=from_ms(hit.deleted_at) if hit.deleted_at else None
+            )
+            for hit in hits[:count]
+        ]
+        continuation = None
+        if len(hits) > count:
+            continuation = {**arguments.model_dump(exclude_none=True), "offset": offset + count}
+        page = SearchPage(
+            query=arguments.query,
+            room_id=room_id,
+            messages=found,
+            offset=offset,
+            searched=span.messages,
+            rooms=span.rooms,
+            oldest_seen_at=from_ms(span.oldest_seen_at) if span.oldest_seen_at else None,
+            continuation=continuation,
+        )
+        return page.with_notes(self.history.startup_notes())
 
     async def sync_messages(self, arguments: UpdatedArguments, progress: Progress | None = None) -> StreamPage:
         """Messages created or changed in a room (the endpoint's UPDATED side)."""

@@ -122,6 +122,7 @@ class WorkspaceReader:
                 return sections, rooms, False
             room = Room(id=entry.id, name=entry.name, kind=entry.type)
             section = await self.catch_ups.catch_up(pager, room, ROOM_CHECKPOINT_PREFIX + name, left, way)
+            await self.catch_ups.history.remember_room(room)  # so that searches can name it
             if section.messages or section.deleted or not section.caught_up:
                 sections.append(section.model_copy(update={"room_name": entry.name}))
             if not section.caught_up:

@@ -12,6 +12,7 @@ import pytest
 from rc_mcp.catchup import CheckpointError
 from rc_mcp.emulator.workspace import iso_ms
 from rc_mcp.errors import RoomArchived, RoomNotFound
+from rc_mcp.history import HistoryUnavailable
 from rc_mcp.results import CatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, DeletedArguments, UpdatedArguments, parse
 from rc_mcp.session import Session
@@ -219,7 +220,7 @@ async def test_a_second_since_and_history_off_are_refused(harness: Harness) -> N
     await catch_up(session, room_id=harness.room, since=SINCE)
     with pytest.raises(ArgumentError, match="already exists"):
         await catch_up(session, room_id=harness.room, since=SINCE)
-    with pytest.raises(ArgumentError, match="needs the local history"):
+    with pytest.raises(HistoryUnavailable, match="needs the local history"):
         await catch_up(harness.session(history=False), room_id=harness.room)
     assert len(harness.sync_requests()) == 2  # the one valid call: one request per stream
 

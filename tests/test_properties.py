@@ -99,7 +99,7 @@ JSON = st.recursive(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    tool=st.sampled_from(["list_rooms", "sync_messages", "list_deleted", "catch_up"]),
+    tool=st.sampled_from(["list_rooms", "sync_messages", "list_deleted", "catch_up", "search_history"]),
     arguments=st.dictionaries(
         st.sampled_from(["room_id", "last_update", "next", "previous", "count", "offset", "sort", "max_chars",
                          "checkpoint", "since", "max_items"]) | st.text(max_size=12),

@@ -1,0 +1,201 @@
+"""The whole workspace in a few calls: list_rooms, catch_up without a room, and search_history, in
+process against the demo workspace (its rooms, DM, mentions, discussion and team)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rc_mcp.emulator import Emulator, RateLimiter, demo_workspace
+from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
+from rc_mcp.history import History, HistoryUnavailable
+from rc_mcp.render import render
+from rc_mcp.results import WorkspaceCatchUp
+from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
+from rc_mcp.session import Session
+from rc_mcp.store import FILE_NAME, open_store
+from tests.conftest import SYNC_PATH, settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Demo:
+    demo: DemoWorkspace
+    emulator: Emulator
+    session: Session
+
+    def requests(self, path: str) -> int:
+        return len(self.emulator.requests_to(path))
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+    made = demo_workspace()
+    emulator = Emulator(made.workspace)
+    opened = open_store(tmp_path / FILE_NAME, "demo", max_messages=100_000, max_age_days=3650)
+    session = Session(
+        settings_for("http://rc.test", made.user_id, made.token),
+        transport=httpx.ASGITransport(app=emulator.app),
+        history=History(opened.store),
+    )
+    async with session:
+        yield Demo(made, emulator, session)
+    if opened.store is not None:
+        opened.store.close()
+
+
+async def look(demo: Demo, **arguments: Any) -> WorkspaceCatchUp:
+    result = await demo.session.catch_up(parse(CatchUpArguments, arguments))
+    assert isinstance(result, WorkspaceCatchUp)
+    return result
+
+
+async def drain(demo: Demo, **arguments: Any) -> list[WorkspaceCatchUp]:
+    looks = [await look(demo, **arguments)]
+    arguments.pop("since", None)
+    while looks[-1].continuation is not None:
+        looks.append(await look(demo, **arguments))
+        assert len(looks) < 50
+    return looks
+
+
+def ids(looks: list[WorkspaceCatchUp]) -> tuple[list[str], list[str]]:
+    messages = [m.id for result in looks for section in result.sections for m in section.messages]
+    deleted = [d.id for result in looks for section in result.sections for d in section.deleted]
+    return messages, deleted
+
+
+# --- list_rooms --------------------------------------------------------------------------------
+
+
+async def test_list_rooms_most_recent_activity_first_with_counts(demo: Demo) -> None:
+    page = await demo.session.list_rooms(parse(ListRoomsArguments, {}))
+    names = [room.name for room in page.rooms]
+    assert names[:2] == ["@alice", "#platform"] and set(names) >= {"#general", "#dev", "#support-escalations"}
+    dm, team = page.rooms[0], page.rooms[1]
+    assert (dm.type, dm.unread, dm.mentions) == ("direct message", 2, 1)
+    assert team.type == "team" and team.mentions == 2
+    assert any(room.type == "discussion" and room.name.startswith('"') for room in page.rooms)
+    text = render(page)
+    assert text.splitlines()[1].startswith(f"@alice (id {dm.id}) direct message: 2 unread, 1 mention, last message ")
+    assert [r["name"] for r in page.structured()["rooms"]] == names
+
+
+async def test_list_rooms_filters_pages_and_refreshes_with_deltas(demo: Demo) -> None:
+    found = await demo.session.list_rooms(parse(ListRoomsArguments, {"query": "DEV"}))
+    assert [r.name for r in found.rooms] == ["#dev"]
+    first = await demo.session.list_rooms(parse(ListRoomsArguments, {"count": 2}))
+    assert len(first.rooms) == 2 and first.continuation == {"count": 2, "offset": 2}
+    rest = await demo.session.list_rooms(parse(ListRoomsArguments, first.continuation))
+    assert {r.id for r in first.rooms}.isdisjoint({r.id for r in rest.rooms})
+    demo.demo.workspace.post(demo.demo.general, "bob", "@mcp-agent lunch?")
+    after = await demo.session.list_rooms(parse(ListRoomsArguments, {}))
+    assert after.rooms[0].name == "#general" and after.rooms[0].mentions == 1
+    deltas = [r for r in demo.emulator.requests_to("/api/v1/rooms.get") if r.query]
+    assert len(deltas) == 3 and all(key == "updatedSince" for r in deltas for key, _ in r.query)
+
+
+# --- catch_up without a room ------------------------------------------------------------------
+
+
+async def test_a_first_look_shows_every_room_once_urgent_ones_first(demo: Demo) -> None:
+    looks = await drain(demo, since=DEMO_START, max_items=40)
+    messages, deleted = ids(looks)
+    ws = demo.demo.workspace
+    expected = {d["_id"] for room in ws.rooms for d in ws.find_updates(room) if ws.can_access(demo.demo.user_id, room)}
+    assert sorted(messages) == sorted(expected) and len(messages) == len(set(messages))
+    assert len(deleted) == len(set(deleted)) and deleted
+    assert [s.room_name for s in looks[0].sections][:2] == ["@alice", "#platform"]  # a DM and mentions first
+    assert all(len([*s.messages, *s.deleted]) for r in looks for s in r.sections)
+    assert all(sum(len(s.messages) + len(s.deleted) for s in r.sections) <= 40 for r in looks)
+    assert looks[-1].caught_up and not any(r.caught_up for r in looks[:-1])
+
+
+async def test_later_calls_read_only_rooms_that_changed(demo: Demo) -> None:
+    await drain(demo, since=DEMO_START, max_items=1000)
+    before = demo.requests(SYNC_PATH)
+    ws = demo.demo.workspace
+    posted = ws.post(demo.demo.dev, "carol", "new in dev")
+    result = await look(demo)
+    assert [m.id for s in result.sections for m in s.messages] == [posted]
+    # One request for the changed room, and at most two quiet rooms re-read.
+    assert demo.requests(SYNC_PATH) - before <= 1 + 2
+    assert result.rooms_changed == 1 and result.caught_up
+
+
+async def test_edits_in_quiet_rooms_are_found_by_the_sweep(demo: Demo) -> None:
+    looks = await drain(demo, since=DEMO_START, max_items=1000)
+    total = looks[-1].rooms_total
+    ws = demo.demo.workspace
+    edited = ws.find_updates(demo.demo.support)[0]["_id"]
+    ws.edit(edited, "Customer ACME reports 502s on the EU cluster since 08:45 (corrected)")
+    seen: list[str] = []
+    for _ in range((total + 1) // 2 + 1):  # two quiet rooms a call: every room within ⌈rooms/2⌉ calls
+        result = await look(demo)
+        seen.extend(m.id for s in result.sections for m in s.messages)
+    assert edited in seen
+    assert result.swept_at is not None and "whole workspace last swept" in render(result)
+
+
+async def test_room_and_workspace_checkpoints_never_disturb_each_other(demo: Demo) -> None:
+    support = demo.demo.support
+    room_level = await demo.session.catch_up(parse(CatchUpArguments, {"room_id": support, "since": DEMO_START}))
+    workspace = await drain(demo, since=DEMO_START, max_items=1000)
+    in_workspace = [m.id for r in workspace for s in r.sections if s.room_id == support for m in s.messages]
+    assert sorted(in_workspace) == sorted(m.id for m in room_level.messages)
+    again = await demo.session.catch_up(parse(CatchUpArguments, {"room_id": support}))
+    assert again.messages == [] and again.caught_up
+
+
+async def test_a_spent_rate_limit_pauses_with_a_continuation(demo: Demo) -> None:
+    demo.emulator.rate_limiter = RateLimiter(calls=2, window_ms=600_000)
+    result = await look(demo, since=DEMO_START)
+    assert result.cut_short == "rate_limit" and result.continuation == {"checkpoint": "default"}
+    assert render(result).splitlines()[-1].startswith("paused: Rocket.Chat's rate limit stopped this call early; in ")
+    demo.emulator.rate_limiter = None
+    demo.session.state.window = None  # as when the server's window has reset
+    rest = await drain(demo)
+    messages, _ = ids([result, *rest])
+    assert len(messages) == len(set(messages))
+
+
+async def test_a_second_since_on_a_workspace_checkpoint_is_refused(demo: Demo) -> None:
+    await drain(demo, since=DEMO_START, max_items=1000)
+    with pytest.raises(ArgumentError, match="already exists"):
+        await look(demo, since=DEMO_START)
+
+
+# --- search_history ---------------------------------------------------------------------------
+
+
+async def test_search_finds_what_was_seen_and_marks_deletions(demo: Demo) -> None:
+    await drain(demo, since=DEMO_START, max_items=1000)
+    ws = demo.demo.workspace
+    gone = next(d for d in ws.find_updates(demo.demo.support) if "ACME" in d["msg"])
+    ws.delete(gone["_id"])
+    await look(demo)
+    page = await demo.session.search_history(parse(SearchArguments, {"query": "acme 502s"}))
+    assert [m.id for m in page.messages] == [gone["_id"]] and page.messages[0].deleted_at is not None
+    text = render(page)
+    assert "only what rc-mcp has shown before is searched" in text and "#support-escalations" in text
+    assert "[deleted " in text and "text recalled from local history" in text
+    in_room = await demo.session.search_history(parse(SearchArguments, {"query": "release", "room_id": "#general"}))
+    assert in_room.messages and all(m.room_id == demo.demo.general for m in in_room.messages)
+    hostile = await demo.session.search_history(parse(SearchArguments, {"query": 'NEAR( "unbalanced * OR -x'}))
+    assert hostile.messages == []
+
+
+async def test_search_says_when_history_is_off_or_the_query_has_no_words(demo: Demo) -> None:
+    with pytest.raises(ArgumentError, match="has no words"):
+        await demo.session.search_history(parse(SearchArguments, {"query": '"" *** --'}))
+    made = demo_workspace()
+    transport = httpx.ASGITransport(app=Emulator(made.workspace).app)
+    async with Session(settings_for("http://rc.test", made.user_id, made.token), transport=transport) as session:
+        with pytest.raises(HistoryUnavailable, match="search_history needs the local history"):
+            await session.search_history(parse(SearchArguments, {"query": "release"}))
