@@ -25,7 +25,9 @@ def main() -> None:
 async def _session() -> None:
     demo = demo_workspace()
     ws = demo.workspace
-    emulator = Emulator(ws, rate_limiter=RateLimiter())
+    # Rocket.Chat's 10 calls per window, with a 10-second window instead of 60 so the demo's one
+    # wait for the window (rc-mcp paces itself) is short.
+    emulator = Emulator(ws, rate_limiter=RateLimiter(window_ms=10_000))
     state = tempfile.mkdtemp(prefix="rc-mcp-demo-")
     try:
         with serve(emulator) as running:
@@ -36,6 +38,13 @@ async def _session() -> None:
             async with Client(params) as client:
                 tools = (await client.list_tools()).tools
                 _say("Tools: " + ", ".join(t.name for t in tools) + " (all read-only)")
+                await _call(client, "Which rooms am I in, and where is something new?", "list_rooms", {})
+                everything = {"since": DEMO_START, "max_items": 12}
+                page = await _call(
+                    client, "What did I miss everywhere? (mentions and DMs first)", "catch_up", everything
+                )
+                if page and page.get("continuation"):
+                    await _call(client, "Follow the 'more:' line", "catch_up", page["continuation"])
                 since = {"room_id": demo.general, "last_update": DEMO_START}
                 await _call(client, "What changed in #general since the morning?", "sync_messages", since)
                 await _call(client, "What was deleted there?", "list_deleted", since)
@@ -56,6 +65,8 @@ async def _session() -> None:
                 await _call(client, "A bad call: last_update together with a cursor", "sync_messages", bad)
                 secret = {"room_id": demo.secret, "last_update": DEMO_START}
                 await _call(client, "A private room the agent is not a member of", "sync_messages", secret)
+                found = {"query": "502s", "count": 5}
+                await _call(client, "Search what rc-mcp has seen, deleted messages included", "search_history", found)
     finally:
         shutil.rmtree(state, ignore_errors=True)
     _say(_RULE)

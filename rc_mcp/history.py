@@ -30,6 +30,7 @@ class History:
         self.store = store
         # Why history is off although it was asked for; said once, in the first answer.
         self._problem = problem
+        self._named: dict[str, str | None] = {}
 
     @property
     def enabled(self) -> bool:
@@ -92,10 +93,22 @@ class History:
         return Room(id=room_id, name=name) if name is not None else None
 
     async def remember_room(self, room: Room) -> None:
+        await self.remember_rooms([room])
+
+    async def remember_rooms(self, rooms: list[Room]) -> None:
+        """Keep the rooms' names, so that later answers (searches) can name them; each once."""
         store = self.store
-        if store is None:
+        fresh = [room for room in rooms if self._named.get(room.id) != room.label]
+        if store is None or not fresh:
             return
+
+        def write() -> None:
+            for room in fresh:
+                store.remember_room(room.id, room.label)
+
         try:
-            await anyio.to_thread.run_sync(store.remember_room, room.id, room.label)
+            await anyio.to_thread.run_sync(write)
         except StoreError as exc:
-            log.warning("local history: could not remember a room name: %s", exc)
+            log.warning("local history: could not remember room names: %s", exc)
+            return
+        self._named.update((room.id, room.label) for room in fresh)

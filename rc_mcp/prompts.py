@@ -2,17 +2,20 @@
 
 A template starts with ``key: value`` lines (``title``, ``description``, and one
 ``argument: name | required|optional | description`` line per argument), then a ``---`` line, then
-the body, where ``{{name}}`` is replaced by the argument's value.
+the body, where ``{{name}}`` is replaced by the argument's value, ``{{#name}}…{{/name}}`` is kept
+only when the argument was given and ``{{^name}}…{{/name}}`` only when it was not, so the model
+reads one set of instructions, not a branch to choose.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-NOT_GIVEN = "not given"
+_SECTION = re.compile(r"\{\{([#^])(\w+)\}\}(.*?)\{\{/\2\}\}", re.S)
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,16 @@ class PromptTemplate:
         missing = [a.name for a in self.arguments if a.required and not values.get(a.name)]
         if missing:
             raise ValueError(f"missing required argument(s): {', '.join(missing)}")
-        text = self.body
-        for argument in self.arguments:
-            text = text.replace("{{" + argument.name + "}}", values.get(argument.name) or NOT_GIVEN)
-        return text
+        given = {a.name: values.get(a.name, "").strip() for a in self.arguments}
+
+        def section(match: re.Match[str]) -> str:
+            kind, name, inner = match.groups()
+            return inner if bool(given.get(name)) == (kind == "#") else ""
+
+        text = _SECTION.sub(section, self.body)
+        for name, value in given.items():
+            text = text.replace("{{" + name + "}}", value)
+        return re.sub(r"\n{3,}", "\n\n", text)
 
 
 def prompts_dir() -> Traversable:

@@ -21,7 +21,7 @@ from rc_mcp.models import Room, RoomEntry
 from rc_mcp.paging import Pager
 from rc_mcp.results import Budget, CatchUp, WorkspaceCatchUp
 from rc_mcp.rooms import RoomList
-from rc_mcp.rules import ArgumentError
+from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
 from rc_mcp.store import CheckpointConflict, HistoryStore, StoreError, WorkspaceRoom, WorkspaceState
 from rc_mcp.times import from_ms, to_ms
 
@@ -53,6 +53,7 @@ class WorkspaceReader:
             previous = await self._state(store, name, start)
             first_at = _first_at(previous, start, pager)
             entries = await self.room_list.refresh()
+            await self.catch_ups.history.remember_rooms([Room(id=e.id, name=e.name, kind=e.type) for e in entries])
             plan = _plan(entries, previous, first_at)
             sections, rooms, finished = await self._look(pager, name, first_at, plan, budget)
             swept = sum(1 for entry in plan.swept if entry.id in rooms)
@@ -70,7 +71,7 @@ class WorkspaceReader:
                 rooms_swept=swept,
                 swept_at=from_ms(swept_at) if swept_at is not None else None,
                 caught_up=finished,
-                continuation=None if finished else {"checkpoint": name},
+                continuation=None if finished else _continuation(name, budget),
                 cut_short=next((s.cut_short for s in sections if s.cut_short), None),
                 retry_after_seconds=next((s.retry_after_seconds for s in sections if s.retry_after_seconds), None),
                 notes=pager.notes(),
@@ -122,7 +123,6 @@ class WorkspaceReader:
                 return sections, rooms, False
             room = Room(id=entry.id, name=entry.name, kind=entry.type)
             section = await self.catch_ups.catch_up(pager, room, ROOM_CHECKPOINT_PREFIX + name, left, way)
-            await self.catch_ups.history.remember_room(room)  # so that searches can name it
             if section.messages or section.deleted or not section.caught_up:
                 sections.append(section.model_copy(update={"room_name": entry.name}))
             if not section.caught_up:
@@ -157,3 +157,13 @@ def _plan(entries: list[RoomEntry], previous: WorkspaceState | None, first_at: i
     swept = after[:SWEEP_PER_CALL]
     wrapped = len(after) <= SWEEP_PER_CALL
     return _Plan(changed, swept, "" if wrapped else swept[-1].id, wrapped)
+
+
+def _continuation(name: str, budget: Budget) -> dict[str, object]:
+    """The same call again: the checkpoint and, when not the defaults, the budgets."""
+    arguments: dict[str, object] = {"checkpoint": name}
+    if budget.max_items != DEFAULT_CATCH_UP_ITEMS:
+        arguments["max_items"] = budget.max_items
+    if budget.max_chars != DEFAULT_CHARS:
+        arguments["max_chars"] = budget.max_chars
+    return arguments

@@ -56,7 +56,7 @@ async def test_tools_are_listed_over_stdio(client: Client) -> None:
     tools = (await client.list_tools()).tools
     assert [t.name for t in tools] == ["list_rooms", "sync_messages", "list_deleted", "catch_up", "search_history"]
     prompts = (await client.list_prompts()).prompts
-    assert {p.name for p in prompts} == {"catch_up", "audit_deletions"}
+    assert {p.name for p in prompts} == {"catch_up", "audit_deletions", "what_did_i_miss"}
 
 
 async def test_sync_messages_pages_until_the_end(client: Client, session: EmulatorSession) -> None:

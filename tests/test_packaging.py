@@ -33,4 +33,4 @@ def test_wheel_ships_prompts_and_they_load_from_it(tmp_path: Path) -> None:
         [sys.executable, "-c", probe, str(target)], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['audit_deletions', 'catch_up']"
+    assert done.stdout.strip() == "['audit_deletions', 'catch_up', 'what_did_i_miss']"

@@ -42,7 +42,7 @@ async def test_each_tool_matches_its_snapshot(mcp: Client) -> None:
 
 async def test_prompts(mcp: Client) -> None:
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
-    assert set(prompts) == {"catch_up", "audit_deletions"}
+    assert set(prompts) == {"catch_up", "audit_deletions", "what_did_i_miss"}
     got = await mcp.get_prompt("catch_up", {"room_id": "GENERAL"})
     text = got.messages[0].content.text  # type: ignore[union-attr]
     assert "GENERAL" in text and "`catch_up`" in text
