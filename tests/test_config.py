@@ -40,6 +40,24 @@ def test_malformed_url(url: str) -> None:
         Settings.from_env({**GOOD, "ROCKETCHAT_URL": url})
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://bot:hunter2@chat.example.com", "https://bot@chat.example.com", "http://:hunter2@x", "https://x:99999"],
+)
+def test_credentials_in_the_url_or_a_bad_port_are_refused_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**GOOD, "ROCKETCHAT_URL": url})
+    assert "hunter2" not in str(raised.value) and url not in str(raised.value)
+
+
+def test_a_shared_http_server_may_leave_the_account_out() -> None:
+    shared = Settings.from_env({"ROCKETCHAT_URL": "https://chat.example.com"}, account_required=False)
+    assert not shared.has_account
+    with pytest.raises(ConfigError, match="ROCKETCHAT_AUTH_TOKEN is not set"):
+        Settings.from_env({"ROCKETCHAT_URL": "https://x", "ROCKETCHAT_USER_ID": "u"}, account_required=False)
+    assert shared.for_account("u2", "t2").account == "https://chat.example.com|u2"
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "601"])
 def test_malformed_timeout(value: str) -> None:
     with pytest.raises(ConfigError, match="ROCKETCHAT_TIMEOUT"):
