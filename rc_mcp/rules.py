@@ -255,8 +255,8 @@ else:
     MaxItems = _number(
         1,
         MAX_CATCH_UP_ITEMS,
-        f"Most changes to show per stream in this call, 1-{MAX_CATCH_UP_ITEMS} "
-        f"(default {DEFAULT_CATCH_UP_ITEMS}). The rest waits for the next call.",
+        f"Most changes to show in this call, 1-{MAX_CATCH_UP_ITEMS} (default {DEFAULT_CATCH_UP_ITEMS}): per "
+        "stream (changed, deleted) for one room, in all for every room. The rest waits for the next call.",
     )
 
 

@@ -50,7 +50,7 @@ def sync_request_count(session: EmulatorSession) -> int:
 
 async def test_tools_are_listed_over_stdio(client: Client) -> None:
     tools = (await client.list_tools()).tools
-    assert [t.name for t in tools] == ["list_rooms", "sync_messages", "list_deleted", "catch_up", "search_history"]
+    assert [t.name for t in tools] == ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
     prompts = (await client.list_prompts()).prompts
     assert {p.name for p in prompts} == {"catch_up", "audit_deletions", "what_did_i_miss"}
 

@@ -176,5 +176,5 @@ async def test_the_real_process_over_http(tmp_path: Path) -> None:
             process.wait(timeout=30)
             if process.stderr is not None:
                 process.stderr.close()
-    assert tools == ["list_rooms", "sync_messages", "list_deleted", "catch_up", "search_history"]
+    assert tools == ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
     assert result.is_error is False and "Good morning! Release 4.2" in text_of(result)

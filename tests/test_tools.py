@@ -21,7 +21,7 @@ from tests.conftest import T0, Harness, text_of
 pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).parent / "golden" / "tools"
-TOOLS = ("list_rooms", "sync_messages", "list_deleted", "catch_up", "search_history")
+TOOLS = ("list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history")
 
 
 async def test_each_tool_matches_its_snapshot(mcp: Client) -> None:
