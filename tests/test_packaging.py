@@ -73,6 +73,7 @@ def test_wheel_metadata_is_complete(built: Built) -> None:
     wheel = zipfile.ZipFile(built.wheel)
     info = "rc_mcp-0.1.0.dist-info"
     meta = email.message_from_string(wheel.read(f"{info}/METADATA").decode())
+    assert meta["Metadata-Version"] == "2.4"
     assert meta["License-Expression"] == "MIT"
     assert f"{info}/licenses/LICENSE" in wheel.namelist()
     assert "MIT License" in wheel.read(f"{info}/licenses/LICENSE").decode()
