@@ -1,0 +1,224 @@
+"""rc-mcp driven by a client we did not write: the MCP Inspector's CLI (Node, TypeScript SDK), over
+stdio and over streamable HTTP, against the emulator.
+
+The Inspector prints the result as JSON on stdout and exits 0 even when a tool answers with
+``isError: true``, so every check reads the JSON. 0.15.0 is pinned: later releases need Node 22,
+and on Node 20 plain ``npx`` would pick 0.15.0 anyway. The first run downloads it (about 25 s),
+once per session; without ``node``/``npx`` these tests are skipped. rc-mcp's local history always
+goes to a temporary directory, never the user's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rc_mcp.emulator.seed import DEMO_START
+from rc_mcp.testing import EmulatorSession
+
+INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@0.15.0", "--cli"]
+TOOLS = ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
+DOWNLOAD_TIMEOUT = 300  # seconds: the first npx run fetches the package from the npm registry
+CALL_TIMEOUT = 120  # seconds: one Inspector run (Node start, rc-mcp start, one request) takes 2-3 s
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npx") is None,
+    reason="the MCP Inspector CLI needs Node.js: node and npx are not on PATH",
+)
+
+
+def base_env() -> dict[str, str]:
+    """This process's environment without any Rocket.Chat settings (npx needs PATH and HOME)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
+
+
+@pytest.fixture(scope="session")
+def inspector() -> list[str]:
+    """The Inspector CLI command, downloaded once per session."""
+    try:
+        done = subprocess.run(
+            [*INSPECTOR, "--help"],
+            env=base_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"npx did not fetch the MCP Inspector within {DOWNLOAD_TIMEOUT} s")
+    assert done.returncode == 0, f"npx could not run the MCP Inspector:\n{done.stdout}\n{done.stderr}"
+    return INSPECTOR
+
+
+def rc_mcp_command() -> list[str]:
+    """The installed ``rc-mcp`` console script, as an MCP host would start it."""
+    script = Path(sys.executable).with_name("rc-mcp")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rc_mcp"]
+
+
+def run(inspector: list[str], target: list[str], *method: str, env: dict[str, str] | None = None) -> Any:
+    """One Inspector CLI run; returns its JSON answer."""
+    server_env = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+    done = subprocess.run(
+        [*inspector, *server_env, *target, *method],
+        env={**base_env(), **(env or {})}, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=CALL_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, f"inspector exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"the Inspector printed no JSON:\n{done.stdout}\n{done.stderr}")
+
+
+def call(tool: str, **arguments: str) -> list[str]:
+    pairs = [arg for key, value in arguments.items() for arg in ("--tool-arg", f"{key}={value}")]
+    return ["--method", "tools/call", "--tool-name", tool, *pairs]
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block["text"] for block in result["content"] if block["type"] == "text")
+
+
+# --- stdio: the Inspector starts rc-mcp itself, with the emulator's settings -------------------------
+
+
+def stdio(inspector: list[str], session: EmulatorSession, *method: str) -> Any:
+    # session.env carries ROCKETCHAT_MCP_STATE_DIR: a temporary directory of this test's own.
+    return run(inspector, rc_mcp_command(), *method, env=session.env)
+
+
+def test_stdio_tools_list(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    tools = stdio(inspector, rc_emulator, "--method", "tools/list")["tools"]
+    assert [tool["name"] for tool in tools] == TOOLS
+    for tool in tools:
+        assert tool["annotations"]["readOnlyHint"] is True
+        assert tool["inputSchema"]["additionalProperties"] is False
+        assert tool["outputSchema"]["type"] == "object"
+
+
+def test_stdio_sync_messages(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    result = stdio(inspector, rc_emulator, *call("sync_messages", room_id="#general", last_update=DEMO_START))
+    assert result["isError"] is False, text_of(result)
+    assert "Good morning! Release 4.2" in text_of(result)
+    assert text_of(result).splitlines()[-1].startswith("end: ")
+    assert result["structuredContent"]["room_id"] == "GENERAL"
+    assert len(result["structuredContent"]["messages"]) == 13
+
+
+def test_stdio_list_deleted(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    result = stdio(inspector, rc_emulator, *call("list_deleted", room_id="GENERAL", next="0"))
+    assert result["isError"] is False, text_of(result)
+    deleted = result["structuredContent"]["deleted"]
+    assert len(deleted) == 1 and deleted[0]["id"] in text_of(result)
+
+
+def test_stdio_catch_up_keeps_its_checkpoint_across_processes(
+    inspector: list[str], rc_emulator: EmulatorSession
+) -> None:
+    room = rc_emulator.demo.support
+    checkpoint = f"inspector-{uuid.uuid4().hex[:8]}"  # a fresh one each run, whatever the state directory
+    first = stdio(inspector, rc_emulator, *call("catch_up", room_id=room, checkpoint=checkpoint, since=DEMO_START))
+    assert first["isError"] is False, text_of(first)
+    assert first["structuredContent"]["caught_up"] is True
+    assert len(first["structuredContent"]["messages"]) == 2
+    rc_emulator.workspace.post(room, "alice", "Posted between two Inspector runs")
+    again = stdio(inspector, rc_emulator, *call("catch_up", room_id=room, checkpoint=checkpoint))
+    assert again["isError"] is False, text_of(again)
+    watermark = datetime.fromtimestamp(int(first["structuredContent"]["watermark"]) / 1000, UTC)
+    assert again["structuredContent"]["since"] == watermark.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert [m["text"] for m in again["structuredContent"]["messages"]] == ["Posted between two Inspector runs"]
+
+
+def test_stdio_list_rooms_workspace_catch_up_and_search(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    rooms = stdio(inspector, rc_emulator, *call("list_rooms"))
+    assert rooms["isError"] is False and rooms["structuredContent"]["rooms"][0]["name"] == "@alice"
+    checkpoint = f"inspector-{uuid.uuid4().hex[:8]}"
+    looked = stdio(inspector, rc_emulator, *call("catch_up", checkpoint=checkpoint, since=DEMO_START, max_items="1000"))
+    assert looked["isError"] is False and looked["structuredContent"]["caught_up"] is True, text_of(looked)
+    assert text_of(looked).startswith("catch_up workspace | ")
+    found = stdio(inspector, rc_emulator, *call("search_history", query="502s"))
+    assert found["isError"] is False and "EU 502s" in text_of(found)
+
+
+def test_stdio_tool_error_is_a_result(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    result = stdio(inspector, rc_emulator, *call("sync_messages", room_id="GENERAL", last_update=DEMO_START, next="0"))
+    assert result["isError"] is True
+    assert "last_update cannot be combined with next" in text_of(result)
+    assert "(No request was sent.)" in text_of(result)
+
+
+def test_stdio_prompts(inspector: list[str], rc_emulator: EmulatorSession) -> None:
+    prompts = stdio(inspector, rc_emulator, "--method", "prompts/list")["prompts"]
+    assert [prompt["name"] for prompt in prompts] == ["audit_deletions", "catch_up", "what_did_i_miss"]
+    got = stdio(
+        inspector,
+        rc_emulator,
+        "--method",
+        "prompts/get",
+        "--prompt-name",
+        "catch_up",
+        "--prompt-args",
+        "room_id=#general",
+    )
+    (message,) = got["messages"]
+    assert message["role"] == "user"
+    assert "Catch me up on the Rocket.Chat room #general" in message["content"]["text"]
+
+
+# --- streamable HTTP: rc-mcp serves, the Inspector connects to /mcp ---------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def http_server(rc_emulator: EmulatorSession, tmp_path: Path) -> Iterator[str]:
+    """``rc-mcp --transport streamable-http`` as a process of its own, in front of the emulator."""
+    port = free_port()
+    env = {**base_env(), **rc_emulator.env, "ROCKETCHAT_MCP_STATE_DIR": str(tmp_path / "state")}
+    process = subprocess.Popen(
+        [*rc_mcp_command(), "--transport", "streamable-http", "--port", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).json() == {"status": "ok"}:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
+            time.sleep(0.1)
+        yield f"{url}/mcp"
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def test_http_tools_list_and_call(inspector: list[str], http_server: str) -> None:
+    target = [http_server, "--transport", "http"]
+    tools = run(inspector, target, "--method", "tools/list")["tools"]
+    assert [tool["name"] for tool in tools] == TOOLS
+    result = run(inspector, target, *call("sync_messages", room_id="#general", last_update=DEMO_START))
+    assert result["isError"] is False, text_of(result)
+    assert "Good morning! Release 4.2" in text_of(result)
+    assert result["structuredContent"]["room_id"] == "GENERAL"
