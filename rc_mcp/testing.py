@@ -3,9 +3,8 @@
 ``demo_emulator()`` serves the seeded demo workspace on a loopback port and hands back what a test
 needs: the environment for ``rc-mcp``, ready-made stdio launch parameters, and the live workspace to
 post, edit, react to and delete messages at controlled times. Each session keeps rc-mcp's local
-history in its own temporary directory. With pytest, add
-``pytest_plugins = ["rc_mcp.pytest_plugin"]`` to your ``conftest.py`` and use the ``rc_emulator``
-fixture.
+history in its own temporary directory. With pytest (``pip install 'rc-mcp[testing]'``), use the
+``rc_emulator`` fixture: rc-mcp registers it as a pytest plugin.
 """
 
 from __future__ import annotations
