@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +188,48 @@ def ids(result: StreamPage | CatchUp) -> list[str]:
 
 def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+# --- real sockets and processes ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def rc_mcp_over_http(env: dict[str, str], *, command: list[str] | None = None) -> Iterator[str]:
+    """``rc-mcp --transport streamable-http`` as a process of its own; yields its base URL once
+    ``/healthz`` answers (bounded), and stops it afterwards."""
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
+    process = subprocess.Popen(
+        [*(command or [sys.executable, "-m", "rc_mcp"]), "--transport", "streamable-http", "--port", str(port)],
+        env={**clean, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).json() == {"status": "ok"}:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 # --- the emulator on a real loopback port, for tests that need a real socket --------------------

@@ -14,6 +14,7 @@ import pytest
 
 from rc_mcp.__main__ import main
 from rc_mcp.testing import demo_emulator
+from tests.conftest import free_port
 
 BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
 NO_STORE = {"ROCKETCHAT_MCP_STORE": "off"}
@@ -24,13 +25,6 @@ def rc_mcp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "rc_mcp", *args], env={**BASE_ENV, **env}, capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # --- rc-mcp doctor --------------------------------------------------------------------------------
@@ -162,7 +156,7 @@ def test_emulator_that_fails_to_start_after_the_port_check(
         raise RuntimeError(f"the emulator could not start on 127.0.0.1:{port}")
 
     monkeypatch.setattr("rc_mcp.emulator.runner.serve_demo", taken_meanwhile)
-    port = closed_port()
+    port = free_port()
     with pytest.raises(SystemExit) as stopped:
         main(["emulator", "--port", str(port)])
     assert stopped.value.code == 2

@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from rc_mcp.emulator.seed import DEMO_START
 from rc_mcp.testing import EmulatorSession, demo_emulator
-from tests.conftest import text_of
+from tests.conftest import rc_mcp_over_http, text_of
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,46 +98,21 @@ async def test_the_claude_code_command_starts_and_answers() -> None:
 
 async def test_the_http_configuration_reaches_a_shared_server(tmp_path: Path) -> None:
     (entry,) = [e for b in blocks("json") for e in json.loads(b).get("servers", {}).values() if e.get("type") == "http"]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with demo_emulator() as session:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
-        env.update(ROCKETCHAT_URL=session.url, ROCKETCHAT_MCP_STATE_DIR=str(tmp_path),
-                   ROCKETCHAT_MCP_HTTP_TOKEN="the-rc-mcp-http-token")  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rc_mcp", "--transport", "streamable-http", "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert process.stderr is not None and "serving MCP" in process.stderr.readline()
-            real = session.env
-            headers = {name: {"your-user-id": real["ROCKETCHAT_USER_ID"],
-                              "your-personal-access-token": real["ROCKETCHAT_AUTH_TOKEN"]}.get(value, value)
-                       for name, value in entry["headers"].items()}  # fmt: skip
-            url = entry["url"].replace("https://mcp.example.com", f"http://127.0.0.1:{port}")
-            result = await _call_when_up(url, headers)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            if process.stderr is not None:
-                process.stderr.close()
-    assert result.is_error is False and "Good morning! Release 4.2" in text_of(result)
-
-
-async def _call_when_up(url: str, headers: dict[str, str]) -> Any:
-    for _ in range(100):  # the line above comes just before uvicorn binds
-        try:
+        env = {"ROCKETCHAT_URL": session.url, "ROCKETCHAT_MCP_STATE_DIR": str(tmp_path),
+               "ROCKETCHAT_MCP_HTTP_TOKEN": "the-rc-mcp-http-token"}  # fmt: skip
+        real = session.env
+        mine = {"your-user-id": real["ROCKETCHAT_USER_ID"], "your-personal-access-token": real["ROCKETCHAT_AUTH_TOKEN"]}
+        headers = {name: mine.get(value, value) for name, value in entry["headers"].items()}
+        with rc_mcp_over_http(env) as url:
             async with (
                 httpx2.AsyncClient(headers=headers) as http,
-                Client(streamable_http_client(url, http_client=http)) as client,
+                Client(
+                    streamable_http_client(entry["url"].replace("https://mcp.example.com", url), http_client=http)
+                ) as client,
             ):
-                return await client.call_tool("sync_messages", {"room_id": "#general", "last_update": DEMO_START})
-        except Exception:
-            import anyio
-
-            await anyio.sleep(0.05)
-    raise AssertionError("the shared server never answered")
+                result = await client.call_tool("sync_messages", {"room_id": "#general", "last_update": DEMO_START})
+    assert result.is_error is False and "Good morning! Release 4.2" in text_of(result)
 
 
 def test_the_python_example_runs_as_written() -> None:

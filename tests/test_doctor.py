@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from rc_mcp.doctor import run
 from rc_mcp.emulator import Emulator, RateLimiter, demo_workspace
+from tests.conftest import free_port
 
 MARKERS = ("ok   ", "warn ", "FAIL ", "skip ")
 URL = "http://rc.test"
@@ -144,10 +144,7 @@ def test_state_dir_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_unreachable_closed_loopback_port(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{free_port()}"
     code, lines = doctor(env_for(tmp_path, url=url, ROCKETCHAT_TIMEOUT="5"))
     assert code == 1
     assert line_of(lines, "reach").startswith(f"FAIL reach: cannot connect to {url} (ConnectError: ")

@@ -6,7 +6,6 @@ behind it runs in process."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from rc_mcp.emulator.runner import serve_app
 from rc_mcp.emulator.seed import DEMO_START, DEMO_TOKEN
 from rc_mcp.http import http_app, is_loopback, refusal
 from rc_mcp.server import build_server
-from tests.conftest import settings_for, text_of
+from tests.conftest import free_port, rc_mcp_over_http, settings_for, text_of
 
 pytestmark = pytest.mark.anyio
 SECRET = "http-bearer-secret-for-tests"
@@ -73,13 +72,6 @@ async def mcp_over_http(url: str, **headers: str) -> AsyncIterator[Client]:
         Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
     ):
         yield client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_only_loopback_may_go_without_a_token() -> None:
@@ -150,31 +142,11 @@ async def test_a_caller_without_credentials_or_with_wrong_ones_gets_nothing(tmp_
 async def test_the_real_process_over_http(tmp_path: Path) -> None:
     demo = demo_workspace()
     with serve_app(Emulator(demo.workspace).app) as rocket_chat:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
-        env.update(ROCKETCHAT_URL=rocket_chat, ROCKETCHAT_USER_ID=demo.user_id, ROCKETCHAT_AUTH_TOKEN=DEMO_TOKEN,
-                   ROCKETCHAT_MCP_STATE_DIR=str(tmp_path))  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rc_mcp", "--transport", "streamable-http", "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert process.stderr is not None
-            assert "serving MCP at http://127.0.0.1:" in process.stderr.readline()
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(100):  # the line comes just before uvicorn binds
-                try:
-                    httpx.get(f"{url}/healthz")
-                    break
-                except httpx.ConnectError:
-                    time.sleep(0.05)
+        env = {"ROCKETCHAT_URL": rocket_chat, "ROCKETCHAT_USER_ID": demo.user_id, "ROCKETCHAT_AUTH_TOKEN": DEMO_TOKEN,
+               "ROCKETCHAT_MCP_STATE_DIR": str(tmp_path)}  # fmt: skip
+        with rc_mcp_over_http(env) as url:
             async with mcp_over_http(url) as client:
                 tools = [t.name for t in (await client.list_tools()).tools]
                 result = await client.call_tool("sync_messages", {"room_id": "#general", "last_update": DEMO_START})
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            if process.stderr is not None:
-                process.stderr.close()
     assert tools == ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
     assert result.is_error is False and "Good morning! Release 4.2" in text_of(result)

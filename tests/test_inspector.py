@@ -12,21 +12,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from rc_mcp.emulator.seed import DEMO_START
 from rc_mcp.testing import EmulatorSession
+from tests.conftest import rc_mcp_over_http
 
 INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@0.15.0", "--cli"]
 TOOLS = ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
@@ -177,41 +175,12 @@ def test_stdio_prompts(inspector: list[str], rc_emulator: EmulatorSession) -> No
 # --- streamable HTTP: rc-mcp serves, the Inspector connects to /mcp ---------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def http_server(rc_emulator: EmulatorSession, tmp_path: Path) -> Iterator[str]:
     """``rc-mcp --transport streamable-http`` as a process of its own, in front of the emulator."""
-    port = free_port()
-    env = {**base_env(), **rc_emulator.env, "ROCKETCHAT_MCP_STATE_DIR": str(tmp_path / "state")}
-    process = subprocess.Popen(
-        [*rc_mcp_command(), "--transport", "streamable-http", "--port", str(port)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).json() == {"status": "ok"}:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
-            time.sleep(0.1)
+    env = {**rc_emulator.env, "ROCKETCHAT_MCP_STATE_DIR": str(tmp_path / "state")}
+    with rc_mcp_over_http(env, command=rc_mcp_command()) as url:
         yield f"{url}/mcp"
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def test_http_tools_list_and_call(inspector: list[str], http_server: str) -> None:
