@@ -60,7 +60,11 @@ def parse_wire_date(value: object) -> datetime | None:
     if isinstance(value, str) and value:
         if len(value) > 40:
             return None
-        return parse_iso(value)
+        try:  # The usual "2026-11-20T09:00:00.000Z" in one step; anything else the way parse_iso reads it.
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_iso(value)
+        return moment if moment.tzinfo is UTC else parse_iso(value)
     if isinstance(value, dict):
         raw = value.get("$date")
         if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw <= MAX_MS:
