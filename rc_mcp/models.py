@@ -9,7 +9,7 @@ be shown as one nor move a position.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -23,6 +23,22 @@ MAX_ID_CHARS = 200
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+_M = TypeVar("_M", bound=_Model)
+
+
+def _construct(cls: type[_M], **values: Any) -> _M:
+    """``cls.model_construct(**values)`` for values already checked, one for every field: the same
+    instance without model_construct's alias and default lookups per field (a third of reading a
+    large page). The fields' order is kept, and a missing field is a KeyError, not a default."""
+    model = cls.__new__(cls)
+    fields = {name: values[name] for name in cls.__pydantic_fields__}
+    object.__setattr__(model, "__dict__", fields)
+    object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class Reaction(_Model):
@@ -106,7 +122,8 @@ class Message(_Model):
         name = _str(user.get("name"))
         # Values are checked here one by one, so validation would only repeat the work (it is a third
         # of the cost of a large page).
-        return cls.model_construct(
+        return _construct(
+            cls,
             id=msg_id,
             room_id=_str(doc.get("rid")) or "",
             author=author,
@@ -148,7 +165,7 @@ class Deletion(_Model):
         deleted_at = parse_wire_date(doc.get("_deletedAt"))
         if msg_id is None or deleted_at is None:
             return None
-        return cls.model_construct(id=msg_id, deleted_at=deleted_at, seen_before=None, recalled=None)
+        return _construct(cls, id=msg_id, deleted_at=deleted_at, seen_before=None, recalled=None)
 
 
 Item = Message | Deletion
@@ -220,7 +237,7 @@ def _reactions(raw: object) -> list[Reaction]:
     for emoji, entry in raw.items():
         names = entry.get("usernames") if isinstance(entry, dict) else None
         usernames = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-        out.append(Reaction.model_construct(emoji=str(emoji), usernames=usernames))
+        out.append(_construct(Reaction, emoji=str(emoji), usernames=usernames))
     return out
 
 
@@ -232,7 +249,8 @@ def _files(doc: dict[str, Any]) -> list[FileRef]:
         if isinstance(entry, dict) and _str(entry.get("name")):
             size = entry.get("size")
             out.append(
-                FileRef.model_construct(
+                _construct(
+                    FileRef,
                     name=entry["name"],
                     type=_str(entry.get("type")),
                     size=size if isinstance(size, int) and not isinstance(size, bool) else None,
@@ -272,7 +290,8 @@ def _attachments(raw: object) -> list[Attachment]:
         link = entry.get("message_link")
         quoted = link.rsplit("msg=", 1)[-1] if isinstance(link, str) and "msg=" in link else None
         out.append(
-            Attachment.model_construct(
+            _construct(
+                Attachment,
                 title=_str(entry.get("title")) or _str(entry.get("author_name")),
                 text=_str(entry.get("text")) or _str(entry.get("description")),
                 fields=_fields(entry.get("fields")),
@@ -290,7 +309,7 @@ def _fields(raw: object) -> list[AttachmentField]:
         if isinstance(entry, dict):
             title, value = entry.get("title"), entry.get("value")
             if isinstance(title, str | int | float) or isinstance(value, str | int | float):
-                out.append(AttachmentField.model_construct(title=_text(title), value=_text(value)))
+                out.append(_construct(AttachmentField, title=_text(title), value=_text(value)))
     return out
 
 
