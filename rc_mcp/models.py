@@ -28,14 +28,14 @@ class _Model(BaseModel):
 _M = TypeVar("_M", bound=_Model)
 
 
-def _construct(cls: type[_M], **values: Any) -> _M:
-    """``cls.model_construct(**values)`` for values already checked, one for every field: the same
-    instance without model_construct's alias and default lookups per field (a third of reading a
-    large page). The fields' order is kept, and a missing field is a KeyError, not a default."""
+def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
+    """What ``cls.model_construct(**values)`` builds, for checked values of every field in the order the
+    class declares them, without its alias and default lookups per field (they cost more than all the
+    checks of ``Message.from_wire``). The order matters: it is the order of the fields in JSON."""
+    assert tuple(values) == tuple(cls.__pydantic_fields__), f"{cls.__name__} needs every field, in order"
     model = cls.__new__(cls)
-    fields = {name: values[name] for name in cls.__pydantic_fields__}
-    object.__setattr__(model, "__dict__", fields)
-    object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
@@ -124,29 +124,31 @@ class Message(_Model):
         # of the cost of a large page).
         return _construct(
             cls,
-            id=msg_id,
-            room_id=_str(doc.get("rid")) or "",
-            author=author,
-            # A display name equal to the username says nothing more.
-            author_name=name if name != author else None,
-            alias=_str(doc.get("alias")),
-            text=_str(doc.get("msg")) or "",
-            ts=ts,
-            updated_at=updated_at,
-            type=_str(doc.get("t")),
-            thread_id=_str(doc.get("tmid")),
-            shown_in_room=doc.get("tshow") is True,
-            thread_reply_count=tcount if isinstance(tcount, int) and not isinstance(tcount, bool) else None,
-            thread_last_reply=parse_wire_date(doc.get("tlm")),
-            discussion_room_id=_str(doc.get("drid")),
-            edited_at=parse_wire_date(doc.get("editedAt")),
-            edited_by=_str(edited_by.get("username")) if isinstance(edited_by, dict) else None,
-            pinned=doc.get("pinned") is True,
-            encrypted=doc.get("t") == "e2e" or doc.get("e2e") in ("pending", "done"),
-            reactions=_reactions(doc.get("reactions")),
-            files=_with_captions(files, doc.get("attachments")),
-            attachments=_attachments(doc.get("attachments")),
-            change=None,
+            {
+                "id": msg_id,
+                "room_id": _str(doc.get("rid")) or "",
+                "author": author,
+                # A display name equal to the username says nothing more.
+                "author_name": name if name != author else None,
+                "alias": _str(doc.get("alias")),
+                "text": _str(doc.get("msg")) or "",
+                "ts": ts,
+                "updated_at": updated_at,
+                "type": _str(doc.get("t")),
+                "thread_id": _str(doc.get("tmid")),
+                "shown_in_room": doc.get("tshow") is True,
+                "thread_reply_count": tcount if isinstance(tcount, int) and not isinstance(tcount, bool) else None,
+                "thread_last_reply": parse_wire_date(doc.get("tlm")),
+                "discussion_room_id": _str(doc.get("drid")),
+                "edited_at": parse_wire_date(doc.get("editedAt")),
+                "edited_by": _str(edited_by.get("username")) if isinstance(edited_by, dict) else None,
+                "pinned": doc.get("pinned") is True,
+                "encrypted": doc.get("t") == "e2e" or doc.get("e2e") in ("pending", "done"),
+                "reactions": _reactions(doc.get("reactions")),
+                "files": _with_captions(files, doc.get("attachments")),
+                "attachments": _attachments(doc.get("attachments")),
+                "change": None,
+            },
         )
 
 
@@ -165,7 +167,7 @@ class Deletion(_Model):
         deleted_at = parse_wire_date(doc.get("_deletedAt"))
         if msg_id is None or deleted_at is None:
             return None
-        return _construct(cls, id=msg_id, deleted_at=deleted_at, seen_before=None, recalled=None)
+        return _construct(cls, {"id": msg_id, "deleted_at": deleted_at, "seen_before": None, "recalled": None})
 
 
 Item = Message | Deletion
@@ -237,7 +239,7 @@ def _reactions(raw: object) -> list[Reaction]:
     for emoji, entry in raw.items():
         names = entry.get("usernames") if isinstance(entry, dict) else None
         usernames = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-        out.append(_construct(Reaction, emoji=str(emoji), usernames=usernames))
+        out.append(_construct(Reaction, {"emoji": str(emoji), "usernames": usernames}))
     return out
 
 
@@ -251,10 +253,12 @@ def _files(doc: dict[str, Any]) -> list[FileRef]:
             out.append(
                 _construct(
                     FileRef,
-                    name=entry["name"],
-                    type=_str(entry.get("type")),
-                    size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                    description=None,
+                    {
+                        "name": entry["name"],
+                        "type": _str(entry.get("type")),
+                        "size": size if isinstance(size, int) and not isinstance(size, bool) else None,
+                        "description": None,
+                    },
                 )
             )
     return out
@@ -292,10 +296,12 @@ def _attachments(raw: object) -> list[Attachment]:
         out.append(
             _construct(
                 Attachment,
-                title=_str(entry.get("title")) or _str(entry.get("author_name")),
-                text=_str(entry.get("text")) or _str(entry.get("description")),
-                fields=_fields(entry.get("fields")),
-                quoted_message_id=quoted,
+                {
+                    "title": _str(entry.get("title")) or _str(entry.get("author_name")),
+                    "text": _str(entry.get("text")) or _str(entry.get("description")),
+                    "fields": _fields(entry.get("fields")),
+                    "quoted_message_id": quoted,
+                },
             )
         )
     return out
@@ -309,7 +315,7 @@ def _fields(raw: object) -> list[AttachmentField]:
         if isinstance(entry, dict):
             title, value = entry.get("title"), entry.get("value")
             if isinstance(title, str | int | float) or isinstance(value, str | int | float):
-                out.append(_construct(AttachmentField, title=_text(title), value=_text(value)))
+                out.append(_construct(AttachmentField, {"title": _text(title), "value": _text(value)}))
     return out
 
 
