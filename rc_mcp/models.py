@@ -26,6 +26,11 @@ class _Model(BaseModel):
 
 
 _M = TypeVar("_M", bound=_Model)
+# Per model class, the one fields set shared by every instance _construct builds (they all have every
+# field set). Sharing is safe: pydantic never changes a frozen model's fields set in place (model_copy
+# changes a copy), and a set per instance was a sixth of the objects the garbage collector walks
+# through on a large page. One entry per model class, so it never grows.
+_ALL_FIELDS: dict[type[_Model], set[str]] = {}
 
 
 def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
@@ -33,9 +38,10 @@ def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
     class declares them, without its alias and default lookups per field (they cost more than all the
     checks of ``Message.from_wire``). The order matters: it is the order of the fields in JSON."""
     assert tuple(values) == tuple(cls.__pydantic_fields__), f"{cls.__name__} needs every field, in order"
+    fields_set = _ALL_FIELDS.get(cls) or _ALL_FIELDS.setdefault(cls, set(values))
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_fields_set__", fields_set)
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
