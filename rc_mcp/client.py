@@ -15,10 +15,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
-
-import httpx
 
 from rc_mcp import __version__
 from rc_mcp.config import URL_VAR, Settings
@@ -38,6 +36,11 @@ from rc_mcp.errors import (
 )
 from rc_mcp.sanitize import one_line
 from rc_mcp.times import MAX_JS_MS, iso, parse_http_date
+
+if TYPE_CHECKING:
+    # Imported where a request is made: importing httpx (and pygments, which its CLI pulls in) costs
+    # ~9 ms of start-up, and an MCP handshake sends no request.
+    import httpx
 
 JsonObject = dict[str, Any]
 
@@ -125,6 +128,8 @@ class RocketChatClient:
     def _client(self) -> httpx.AsyncClient:
         # Built on first use: loading the CA bundle costs ~80 ms that an MCP handshake does not need.
         if self._http is None:
+            import httpx
+
             settings = self._settings
             self._http = httpx.AsyncClient(
                 base_url=settings.url,
@@ -230,6 +235,8 @@ class RocketChatClient:
         return await self._get("/api/info", {})
 
     async def _get(self, path: str, params: dict[str, str]) -> Answer:
+        import httpx
+
         url = self._settings.url
         limit = self._settings.max_response_bytes
         try:
@@ -252,7 +259,7 @@ class RocketChatClient:
             ) from None
         rate_limit = _rate_limit(response.headers)
         server_ms = parse_http_date(response.headers.get("date"))
-        body = _json_object(bytes(raw))
+        body = _json_object(raw)
         if response.status_code == 200 and body is not None and body.get("success") is not False:
             return Answer(body, rate_limit, server_ms)
         raise _error_for(response, body, rate_limit, server_ms)
@@ -319,7 +326,7 @@ def _wait_from_text(message: str | None) -> int | None:
     return None
 
 
-def _json_object(raw: bytes) -> JsonObject | None:
+def _json_object(raw: bytes | bytearray) -> JsonObject | None:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # invalid JSON or UTF-8, or nesting deeper than Python's stack
