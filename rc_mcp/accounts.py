@@ -14,9 +14,9 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from rc_mcp.config import TOKEN_HEADER, USER_ID_HEADER, Settings
 from rc_mcp.errors import AuthenticationFailed
@@ -24,6 +24,9 @@ from rc_mcp.history import History
 from rc_mcp.paging import ServerState
 from rc_mcp.session import Session
 from rc_mcp.store import FILE_NAME, open_store
+
+if TYPE_CHECKING:
+    import httpx  # annotations only: importing it costs start-up
 
 log = logging.getLogger(__name__)
 

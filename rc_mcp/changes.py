@@ -6,8 +6,6 @@ message, an edit, a reaction, thread activity, a pin, a deletion placeholder (re
 
 from __future__ import annotations
 
-import difflib
-
 from rc_mcp.models import Change, ChangeKind, Message
 
 DIFF_LIMIT = 300
@@ -37,6 +35,8 @@ def classify(before: Message | None, now: Message) -> Change:
 
 def word_diff(old: str, new: str, limit: int = DIFF_LIMIT) -> str:
     """A compact word diff: ``-"removed words"``, ``+"added words"``, ``"old" → "new"`` for replacements."""
+    import difflib  # only for edits: kept out of start-up
+
     a, b = old.split(), new.split()
     parts = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():

@@ -9,7 +9,6 @@ turns stream arguments into the ``SyncPlan`` the logic runs. Nothing here talks 
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -479,6 +478,8 @@ def _suggest(model: type[ToolArguments], name: str) -> str:
     fields = list(model.model_fields)
     target = KNOWN_MISSPELLINGS.get(name)
     if target is None:
+        import difflib  # only for a misspelt argument: kept out of start-up
+
         close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
         target = close[0] if close else None
     if target in fields:

@@ -12,10 +12,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
@@ -47,6 +47,9 @@ from rc_mcp.rules import (
 )
 from rc_mcp.sanitize import one_line
 from rc_mcp.session import Session
+
+if TYPE_CHECKING:
+    import httpx  # annotations only: importing it costs start-up
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +234,7 @@ def _tool(spec: ToolSpec, settings: Settings) -> Tool:
     )
 
 
+@cache
 def _output_schema(result_model: Any) -> dict[str, Any]:
     """The JSON schema of what a tool returns; an object at the root, as MCP requires, also for a union."""
     schema: dict[str, Any] = TypeAdapter(result_model).json_schema(mode="serialization")

@@ -12,10 +12,9 @@ Each tool is one typed method: validated arguments in, a result (``StreamPage``,
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
-import httpx
 
 from rc_mcp.catchup import CatchUpReader, Way
 from rc_mcp.client import RocketChatClient
@@ -44,6 +43,9 @@ from rc_mcp.store import StoreError
 from rc_mcp.streams import read_stream
 from rc_mcp.times import from_ms
 from rc_mcp.workspace import WorkspaceReader
+
+if TYPE_CHECKING:
+    import httpx  # annotations only: importing it costs start-up
 
 # Time kept back from the call deadline for what follows the last request: history, rendering.
 DEADLINE_MARGIN_SECONDS = 2.0
