@@ -232,40 +232,71 @@ def rc_mcp_over_http(env: dict[str, str], *, command: list[str] | None = None) -
             process.communicate()
 
 
-# --- the emulator on a real loopback port, for tests that need a real socket --------------------
+# --- the bare emulator with plain HTTP clients, for the emulator's own tests ---------------------
 
 
 @dataclass
 class Server:
-    """A bare emulator (an admin, a plain user, one public channel) served on loopback."""
+    """A bare emulator (an admin, a plain user, one public channel) and sync HTTP clients for it:
+    in process by default, or on a real loopback port (``running``) for tests that need a socket."""
 
-    running: RunningEmulator
+    emulator: Emulator
     workspace: Workspace
     room: str
     admin: httpx.Client
     user: httpx.Client
+    anonymous: httpx.Client
     user_id: str
+    url: str
+    running: RunningEmulator | None = None
 
-    @property
-    def emulator(self) -> Emulator:
-        return self.running.emulator
+
+ADMIN_HEADERS = {"X-User-Id": "ADMIN", "X-Auth-Token": "admin-token"}
+USER_HEADERS = {"X-User-Id": "USER", "X-Auth-Token": "user-token"}
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    yield from _server()
+    yield from in_process_server()
 
 
 @pytest.fixture
 def limited_server() -> Iterator[Server]:
-    yield from _server(rate_limiter=RateLimiter(calls=3, window_ms=60_000))
+    yield from in_process_server(rate_limiter=RateLimiter(calls=3, window_ms=60_000))
 
 
-def _server(**options: object) -> Iterator[Server]:
+@contextmanager
+def in_process(emulator: Emulator, headers: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+    """A sync HTTP client that drives the emulator's ASGI app in process (Starlette's TestClient)."""
+    from starlette.testclient import TestClient
+
+    with TestClient(emulator.app, base_url="http://testserver", headers=headers or {}) as client:
+        yield client
+
+
+def in_process_server(**options: object) -> Iterator[Server]:
+    """The emulator's ASGI app driven in process (Starlette's TestClient): no port, no thread to start."""
+    from starlette.testclient import TestClient
+
     ws, room = bare_workspace()
     emulator = Emulator(ws, **options)  # type: ignore[arg-type]
-    with serve(emulator) as running:
-        admin = httpx.Client(base_url=running.url, headers={"X-User-Id": "ADMIN", "X-Auth-Token": "admin-token"})
-        user = httpx.Client(base_url=running.url, headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"})
-        with admin, user:
-            yield Server(running, ws, room, admin, user, "USER")
+    url = "http://testserver"
+    with (
+        TestClient(emulator.app, base_url=url, headers=ADMIN_HEADERS) as admin,
+        TestClient(emulator.app, base_url=url, headers=USER_HEADERS) as user,
+        TestClient(emulator.app, base_url=url) as anonymous,
+    ):
+        yield Server(emulator, ws, room, admin, user, anonymous, "USER", url)
+
+
+def real_server(**options: object) -> Iterator[Server]:
+    """The emulator served on a loopback port, for connection-level behaviour (resets, stalls, redirects)."""
+    ws, room = bare_workspace()
+    emulator = Emulator(ws, **options)  # type: ignore[arg-type]
+    with (
+        serve(emulator) as running,
+        httpx.Client(base_url=running.url, headers=ADMIN_HEADERS) as admin,
+        httpx.Client(base_url=running.url, headers=USER_HEADERS) as user,
+        httpx.Client(base_url=running.url) as anonymous,
+    ):
+        yield Server(emulator, ws, room, admin, user, anonymous, "USER", running.url, running)

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from rc_mcp.emulator import Emulator, Workspace, serve
+from rc_mcp.emulator import Emulator, Workspace
 from rc_mcp.emulator.workspace import iso_ms
-from tests.conftest import T0, Server, bare_workspace
+from tests.conftest import ADMIN_HEADERS, T0, USER_HEADERS, Server, bare_workspace, in_process
 
 SYNC = "/api/v1/chat.syncMessages"
 NOW_ISO = iso_ms(T0 + 3_600_000)
@@ -184,7 +184,7 @@ def test_bad_input_table(server: Server, query: dict[str, Any], error_type: str 
 
 def test_unauthenticated_is_401_before_anything_else(server: Server) -> None:
     for headers in ({}, {"X-User-Id": "USER", "X-Auth-Token": "wrong"}, {"X-User-Id": "USER"}):
-        response = httpx.get(server.running.url + SYNC, headers=headers)  # no query either
+        response = server.anonymous.get(SYNC, headers=headers)  # no query either
         assert response.status_code == 401
         assert response.json() == {
             "success": False,
@@ -266,12 +266,8 @@ def test_deletion_matrix() -> None:
         ws.show_deleted_status = settings.get("show_deleted_status", False)
         msg = ws.post(room, "admin", "secret", at=T0 + 1)
         ws.delete(msg, at=T0 + 2)
-        with serve(Emulator(ws)) as running:
-            response = httpx.get(
-                running.url + SYNC,
-                params={"roomId": room, "lastUpdate": iso_ms(T0)},
-                headers={"X-User-Id": "ADMIN", "X-Auth-Token": "admin-token"},
-            )
+        with in_process(Emulator(ws), ADMIN_HEADERS) as admin:
+            response = admin.get(SYNC, params={"roomId": room, "lastUpdate": iso_ms(T0)})
         result = response.json()["result"]
         return result["updated"], result["deleted"]
 
@@ -311,12 +307,9 @@ def test_naive_last_update_is_read_in_server_time_zone() -> None:
     ws, room = bare_workspace()
     msg = ws.post(room, "admin", "at 09:30Z", at=T0 + 30 * 60_000)
     emulator = Emulator(ws, server_tz=timezone(timedelta(hours=-3)))
-    with serve(emulator) as running:
-        response = httpx.get(
-            running.url + SYNC,
-            params={"roomId": room, "lastUpdate": "2026-11-20T09:00"},  # means 12:00Z on this server
-            headers={"X-User-Id": "ADMIN", "X-Auth-Token": "admin-token"},
-        )
+    with in_process(emulator, ADMIN_HEADERS) as admin:
+        # "2026-11-20T09:00" means 12:00Z on this server
+        response = admin.get(SYNC, params={"roomId": room, "lastUpdate": "2026-11-20T09:00"})
     assert msg not in [m["_id"] for m in response.json()["result"]["updated"]]
 
 
@@ -349,10 +342,7 @@ def test_legacy_router_counts_malformed_requests_typed_router_does_not() -> None
     for router, expected in (("legacy", 429), ("typed", 200)):
         ws, room = bare_workspace()
         emulator = Emulator(ws, rate_limiter=RateLimiter(calls=2), router=router)  # type: ignore[arg-type]
-        with (
-            serve(emulator) as running,
-            httpx.Client(base_url=running.url, headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"}) as client,
-        ):
+        with in_process(emulator, USER_HEADERS) as client:
             for _ in range(2):
                 bad = client.get(SYNC, params={"roomId": room, "offset": "0"})
                 assert bad.status_code == 400
@@ -362,8 +352,8 @@ def test_legacy_router_counts_malformed_requests_typed_router_does_not() -> None
 
 def test_typed_router_schema_error_shape() -> None:
     ws, _ = bare_workspace()
-    with serve(Emulator(ws, router="typed")) as running:
-        response = httpx.get(running.url + SYNC, headers={"X-User-Id": "USER", "X-Auth-Token": "user-token"})
+    with in_process(Emulator(ws, router="typed"), USER_HEADERS) as client:
+        response = client.get(SYNC)
     assert_error(response, "error-invalid-params", "must have required property 'roomId'")
 
 

@@ -21,11 +21,17 @@ import pytest
 from rc_mcp.emulator import ConnectionDropped, Emulator, Fault, serve
 from rc_mcp.emulator.app import http_date
 from rc_mcp.emulator.faults import SHAPES, Shape, gzip_bomb_bytes
-from tests.conftest import T0, Server, bare_workspace
+from tests.conftest import T0, Server, bare_workspace, real_server
 
 SYNC = "/api/v1/chat.syncMessages"
 NOW = T0 + 3_600_000  # the bare workspace's fixed clock
 QUERY = {"roomId": "ROOM", "lastUpdate": "2026-11-20T09:00:00.000Z"}
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """Faults act on connections (resets, stalls, redirects): this module uses a real port."""
+    yield from real_server()
 
 
 def sync(server: Server, **params: Any) -> httpx.Response:
@@ -60,7 +66,7 @@ def test_script_runs_in_order_and_passthrough_lets_one_through(server: Server) -
 def test_faults_are_per_path_and_answer_before_authentication(server: Server) -> None:
     server.emulator.faults.arm("/api/v1/me", Fault.http_500_json())
     assert sync(server).status_code == 200  # another path: untouched
-    assert httpx.get(server.running.url + "/api/v1/me").status_code == 500  # no credentials needed
+    assert httpx.get(server.url + "/api/v1/me").status_code == 500  # no credentials needed
 
 
 def test_faulted_requests_are_recorded_with_the_fault_name(server: Server) -> None:
@@ -313,9 +319,7 @@ def test_raw(server: Server) -> None:
 @pytest.fixture
 def other() -> Iterator[Server]:
     """A second emulator on another port: the "other host" a redirect points to."""
-    ws, room = bare_workspace()
-    with serve(Emulator(ws)) as running:
-        yield Server(running, ws, room, httpx.Client(), httpx.Client(), "USER")
+    yield from real_server()
 
 
 @pytest.mark.parametrize("status", [302, 307])
@@ -325,7 +329,7 @@ def test_redirect_to_another_host_carries_the_token_if_followed(server: Server, 
     assert first.status_code == status
     location = first.headers["location"]
     assert location.startswith(f"http://127.0.0.1:{other.running.port}{SYNC}?roomId=ROOM&lastUpdate=")
-    assert other.running.port != server.running.port
+    assert other.url != server.url
     server.emulator.faults.arm(SYNC, Fault.redirect(status, port=other.running.port))  # type: ignore[arg-type]
     followed = server.user.get(SYNC, params=QUERY, follow_redirects=True)
     assert followed.status_code == 200
@@ -337,9 +341,9 @@ def test_redirect_to_the_same_host(server: Server) -> None:
     server.emulator.faults.arm(SYNC, Fault.redirect(302))
     first = sync(server)
     assert first.status_code == 302
-    assert first.headers["location"].startswith(f"{server.running.url}{SYNC}?roomId=ROOM")
+    assert first.headers["location"].startswith(f"{server.url}{SYNC}?roomId=ROOM")
     server.emulator.faults.arm(SYNC, Fault.redirect(307, path="/rc" + SYNC))
-    assert sync(server).headers["location"].startswith(f"{server.running.url}/rc{SYNC}?")
+    assert sync(server).headers["location"].startswith(f"{server.url}/rc{SYNC}?")
     server.emulator.faults.arm(SYNC, Fault.redirect(302))
     followed = server.user.get(SYNC, params=QUERY, follow_redirects=True)
     assert followed.status_code == 200 and len(followed.history) == 1

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anyio
 import httpx
 import pytest
 
 from rc_mcp.emulator import Emulator, Workspace, serve
 from rc_mcp.emulator.app import http_date
-from tests.conftest import T0, Server, bare_workspace
+from tests.conftest import T0, Server, bare_workspace, real_server
 
 NOW = T0 + 3_600_000  # the bare workspace's fixed clock
 SYNC = "/api/v1/chat.syncMessages"
+
+
+@pytest.fixture
+def served() -> Iterator[Server]:
+    """On a real port: what uvicorn adds to an answer is what this module checks."""
+    yield from real_server()
 
 
 def test_http_date_is_rfc_7231_imf_fixdate() -> None:
@@ -30,10 +38,10 @@ def test_http_date_is_rfc_7231_imf_fixdate() -> None:
     ],
 )
 def test_every_answer_has_exactly_one_date_from_the_workspace_clock(
-    server: Server, path: str, headers: dict[str, str], status: int
+    served: Server, path: str, headers: dict[str, str], status: int
 ) -> None:
     """Real servers send ``Date``; uvicorn's own Date and Server headers are off (runner.serve_app)."""
-    response = httpx.get(server.running.url + path, headers=headers)
+    response = httpx.get(served.url + path, headers=headers)
     assert response.status_code == status
     assert response.headers.get_list("date") == [http_date(NOW)]
     assert "server" not in response.headers
@@ -63,7 +71,7 @@ def test_429_has_a_date_too(limited_server: Server) -> None:
 def test_unauthenticated_requests_are_recorded_and_cost_no_rate_limit_budget(limited_server: Server) -> None:
     """Reference §6.1: authentication runs before everything else, so a 401 consumes no budget."""
     for _ in range(5):
-        assert httpx.get(limited_server.running.url + "/api/v1/rooms.info").status_code == 401
+        assert limited_server.anonymous.get("/api/v1/rooms.info").status_code == 401
     assert limited_server.user.get("/api/v1/rooms.info", params={"roomName": "conformance"}).status_code == 200
     recorded = limited_server.emulator.requests_to("/api/v1/rooms.info")
     assert [r.user_id for r in recorded] == [None] * 5 + ["USER"]

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from rc_mcp.emulator import Emulator, RateLimiter, Workspace, demo_workspace, serve
-from rc_mcp.emulator.runner import RunningEmulator
+from rc_mcp.emulator import Emulator, RateLimiter, Workspace, demo_workspace
 from rc_mcp.emulator.seed import DEMO_USER, at
 from rc_mcp.emulator.workspace import iso_ms
+from tests.conftest import in_process
 
 T0 = 1_795_165_200_000  # 2026-11-20T09:00:00Z
 NOW = T0 + 3_600_000
@@ -39,25 +39,22 @@ def sub(ws: Workspace, room: str, user: str) -> dict[str, Any]:
     return ws.subscriptions[room][user]
 
 
+ANN = {"X-User-Id": "ANN", "X-Auth-Token": "ann-token"}
+
+
 @dataclass
 class Served:
     ws: Workspace
-    running: RunningEmulator
+    emulator: Emulator
     ann: httpx.Client
-
-    @property
-    def emulator(self) -> Emulator:
-        return self.running.emulator
 
 
 @pytest.fixture
 def served() -> Iterator[Served]:
     ws = workspace()
-    with (
-        serve(Emulator(ws)) as running,
-        httpx.Client(base_url=running.url, headers={"X-User-Id": "ANN", "X-Auth-Token": "ann-token"}) as ann,
-    ):
-        yield Served(ws, running, ann)
+    emulator = Emulator(ws)
+    with in_process(emulator, ANN) as ann:
+        yield Served(ws, emulator, ann)
 
 
 def assert_error(response: httpx.Response, error_type: str | None, error: str) -> None:
@@ -135,10 +132,8 @@ def test_subscriptions_get_errors(served: Served, query: dict[str, Any], error_t
 
 
 def test_subscriptions_get_typed_router_schema_shape() -> None:
-    with serve(Emulator(workspace(), version="8.8.0")) as running:
-        response = httpx.get(
-            running.url + SUBS, params={"count": "1"}, headers={"X-User-Id": "ANN", "X-Auth-Token": "ann-token"}
-        )
+    with in_process(Emulator(workspace(), version="8.8.0"), ANN) as ann:
+        response = ann.get(SUBS, params={"count": "1"})
     assert_error(response, "error-invalid-params", "must NOT have additional properties")
 
 
@@ -146,12 +141,10 @@ def test_both_routes_authenticate_first_then_rate_limit() -> None:
     """rooms §6.1: the 401 body of the reference, then the default limiter (a malformed
     subscriptions.get still costs budget on the legacy router)."""
     ws = workspace()
-    with (
-        serve(Emulator(ws, rate_limiter=RateLimiter(calls=2))) as running,
-        httpx.Client(base_url=running.url, headers={"X-User-Id": "ANN", "X-Auth-Token": "ann-token"}) as ann,
-    ):
+    emulator = Emulator(ws, rate_limiter=RateLimiter(calls=2))
+    with in_process(emulator, ANN) as ann, in_process(emulator) as anonymous:
         for path in (SUBS, ROOMS):
-            assert httpx.get(running.url + path).json()["error"] == "You must be logged in to do this."
+            assert anonymous.get(path).json()["error"] == "You must be logged in to do this."
         assert ann.get(SUBS, params={"bad": "1"}).status_code == 400
         ok = ann.get(SUBS)
         assert ok.status_code == 200 and ok.headers["x-ratelimit-remaining"] == "0"
@@ -470,12 +463,11 @@ def test_demo_additions_come_after_the_original_ids() -> None:
     assert all(ws.messages[i]["rid"] in added for i in order[first_added:])
 
 
-def test_demo_rooms_get_for_the_agent_over_http() -> None:
+def test_demo_rooms_get_for_the_agent() -> None:
     demo = demo_workspace()
-    with serve(Emulator(demo.workspace)) as running:
-        headers = {"X-User-Id": demo.user_id, "X-Auth-Token": demo.token}
-        rooms = httpx.get(running.url + ROOMS, headers=headers).json()["update"]
-        subs = httpx.get(running.url + SUBS, headers=headers).json()["update"]
+    with in_process(Emulator(demo.workspace), {"X-User-Id": demo.user_id, "X-Auth-Token": demo.token}) as agent:
+        rooms = agent.get(ROOMS).json()["update"]
+        subs = agent.get(SUBS).json()["update"]
     expected = {demo.general, demo.dev, demo.support, demo.dm, demo.team, demo.discussion}
     assert {r["_id"] for r in rooms} == expected == {s["rid"] for s in subs}
     assert demo.secret not in {r["_id"] for r in rooms}

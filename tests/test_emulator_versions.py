@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from rc_mcp.emulator import Emulator, RateLimiter, serve
+from rc_mcp.emulator import Emulator, RateLimiter
 from rc_mcp.emulator.versions import MINIMUM_CLIENT_VERSIONS, Version, trimmed
 from rc_mcp.emulator.workspace import Workspace, iso_ms
-from tests.conftest import T0, bare_workspace
+from tests.conftest import T0, bare_workspace, in_process
 
 SYNC = "/api/v1/chat.syncMessages"
 NOW_ISO = iso_ms(T0 + 3_600_000)
@@ -33,10 +33,7 @@ ADMIN = {"X-User-Id": "ADMIN", "X-Auth-Token": "admin-token"}
 @contextmanager
 def served(version: str, **options: Any) -> Iterator[tuple[httpx.Client, Workspace]]:
     ws, _ = bare_workspace()
-    with (
-        serve(Emulator(ws, version=version, **options)) as running,
-        httpx.Client(base_url=running.url, headers=USER) as client,
-    ):
+    with in_process(Emulator(ws, version=version, **options), USER) as client:
         yield client, ws
 
 
@@ -168,8 +165,8 @@ def test_pre_cursor_ignores_every_other_parameter(version: str) -> None:
 def test_pre_cursor_pipeline_auth_then_rate_limit_then_handler(version: str) -> None:
     ws, _ = bare_workspace()
     emulator = Emulator(ws, version=version, rate_limiter=RateLimiter(calls=2))
-    with serve(emulator) as running, httpx.Client(base_url=running.url, headers=USER) as client:
-        assert httpx.get(running.url + SYNC).status_code == 401  # costs no budget
+    with in_process(emulator, USER) as client, in_process(emulator) as anonymous:
+        assert anonymous.get(SYNC).status_code == 401  # costs no budget
         assert client.get(SYNC).status_code == 400  # a malformed request still consumes budget
         ok = client.get(SYNC, params={"roomId": "ROOM", "lastUpdate": NOW_ISO})
         assert ok.status_code == 200 and ok.headers["x-ratelimit-remaining"] == "0"
@@ -256,8 +253,8 @@ def test_from_ts_is_refused_before_8_8(version: str) -> None:
 @pytest.mark.parametrize("version", ["6.13.0", "7.0.0", "7.10.0"])
 def test_info_before_8(version: str) -> None:
     with served(version) as (client, _):
-        anonymous = httpx.get(str(client.base_url) + "/api/info").json()
-        wrong_token = httpx.get(str(client.base_url) + "/api/info", headers={**USER, "X-Auth-Token": "x"}).json()
+        anonymous = client.get("/api/info", headers={"X-User-Id": "", "X-Auth-Token": ""}).json()
+        wrong_token = client.get("/api/info", headers={**USER, "X-Auth-Token": "x"}).json()
         user = client.get("/api/info").json()
         admin = client.get("/api/info", headers=ADMIN).json()
     unprivileged = {"version": trimmed(version), "minimumClientVersions": MINIMUM_CLIENT_VERSIONS, "success": True}
@@ -267,7 +264,7 @@ def test_info_before_8(version: str) -> None:
 
 def test_info_from_8() -> None:
     with served("8.8.1") as (client, _):
-        anonymous = httpx.get(str(client.base_url) + "/api/info").json()
+        anonymous = client.get("/api/info", headers={"X-User-Id": "", "X-Auth-Token": ""}).json()
         admin = client.get("/api/info", headers=ADMIN).json()
     url = str(client.base_url).rstrip("/")
     assert anonymous == {
@@ -283,8 +280,8 @@ def test_info_from_8() -> None:
 def test_info_is_not_rate_limited() -> None:
     """``/api/info`` is on ``API.default``, which has no version, so no limiter rule."""
     ws, _ = bare_workspace()
-    with serve(Emulator(ws, rate_limiter=RateLimiter(calls=1))) as running:
-        codes = [httpx.get(running.url + "/api/info", headers=USER).status_code for _ in range(3)]
+    with in_process(Emulator(ws, rate_limiter=RateLimiter(calls=1)), USER) as client:
+        codes = [client.get("/api/info").status_code for _ in range(3)]
     assert codes == [200, 200, 200]
 
 
