@@ -32,6 +32,20 @@ T0 = 1_795_165_200_000  # 2026-11-20T09:00:00Z
 SYNC_PATH = "/api/v1/chat.syncMessages"
 
 
+# Modules whose tests start a real rc-mcp process, a server on a real port, Node or a package build:
+# the deliberate end-to-end set. `scripts/check -m "not process"` leaves them out for a quick loop.
+PROCESS_MODULES = {
+    "test_cli", "test_docs", "test_e2e_stdio", "test_e2e_sync_story", "test_emulator_faults", "test_faults",
+    "test_http", "test_inspector", "test_packaging", "test_secrets", "test_store_at_start", "test_user_fixture",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in PROCESS_MODULES:
+            item.add_marker(pytest.mark.process)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
