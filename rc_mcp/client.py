@@ -77,6 +77,19 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class SyncQuery:
+    """One ``chat.syncMessages`` request: ``last_update`` alone, or ``sync_type`` with exactly one
+    cursor, ``after`` (the endpoint's ``next``) or ``before`` (its ``previous``)."""
+
+    room_id: str
+    last_update: datetime | None = None
+    sync_type: SyncType | None = None
+    after: int | None = None
+    before: int | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
 class Delta:
     """A room or subscription list (``update``), or what changed since a time and what went (``remove``)."""
 
@@ -96,6 +109,27 @@ class SyncResponse:
     cursor_previous: str | None
     rate_limit: RateLimit | None
     server_ms: int | None
+
+
+def http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, *, agent: str = ""
+) -> httpx.AsyncClient:
+    """An HTTP client for this server as this user: its timeouts and auth headers, and no redirects
+    (the token must never go to another address)."""
+    import httpx
+
+    return httpx.AsyncClient(
+        base_url=settings.url,
+        transport=transport,
+        timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+        headers={
+            "X-User-Id": settings.user_id,
+            "X-Auth-Token": settings.auth_token.get_secret_value(),
+            "Accept": "application/json",
+            "User-Agent": f"rc-mcp/{__version__}{agent}",
+        },
+        follow_redirects=False,
+    )
 
 
 class RocketChatClient:
@@ -128,38 +162,19 @@ class RocketChatClient:
     def _client(self) -> httpx.AsyncClient:
         # Built on first use: loading the CA bundle costs ~80 ms that an MCP handshake does not need.
         if self._http is None:
-            import httpx
-
-            settings = self._settings
-            self._http = httpx.AsyncClient(
-                base_url=settings.url,
-                transport=self._transport,
-                timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-                headers={
-                    "X-User-Id": settings.user_id,
-                    "X-Auth-Token": settings.auth_token.get_secret_value(),
-                    "Accept": "application/json",
-                    "User-Agent": f"rc-mcp/{__version__}",
-                },
-                follow_redirects=False,
-            )
+            self._http = http_client(self._settings, self._transport)
         return self._http
 
-    async def sync_messages(
-        self,
-        *,
-        room_id: str,
-        last_update: datetime | None = None,
-        sync_type: SyncType | None = None,
-        after: int | None = None,
-        before: int | None = None,
-        count: int | None = None,
-    ) -> SyncResponse:
-        """``GET /api/v1/chat.syncMessages`` (https://developer.rocket.chat/apidocs/sync-messages).
-
-        Either ``last_update`` alone, or ``sync_type`` with exactly one cursor: ``after`` (the
-        endpoint's ``next``) or ``before`` (its ``previous``).
-        """
+    async def sync_messages(self, query: SyncQuery) -> SyncResponse:
+        """``GET /api/v1/chat.syncMessages`` (https://developer.rocket.chat/apidocs/sync-messages)."""
+        room_id, last_update, sync_type, after, before, count = (
+            query.room_id,
+            query.last_update,
+            query.sync_type,
+            query.after,
+            query.before,
+            query.count,
+        )
         if not room_id:
             raise ValueError("room_id is required")
         cursor_mode = after is not None or before is not None

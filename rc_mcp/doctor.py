@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from rc_mcp import __version__
+from rc_mcp.client import http_client
 from rc_mcp.config import (
     STATE_DIR_VAR,
     STORE_VAR,
@@ -150,19 +150,8 @@ def _skip(check: str, why: str) -> Finding:
 
 
 def _http(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    # The same as RocketChatClient's: a check that passes here passes for the server.
-    return httpx.AsyncClient(
-        base_url=settings.url,
-        transport=transport,
-        timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-        headers={
-            "X-User-Id": settings.user_id,
-            "X-Auth-Token": settings.auth_token.get_secret_value(),
-            "Accept": "application/json",
-            "User-Agent": f"rc-mcp/{__version__} doctor",
-        },
-        follow_redirects=False,
-    )
+    # The server's own client settings: a check that passes here passes for the server.
+    return http_client(settings, transport, agent=" doctor")
 
 
 async def _get(http: httpx.AsyncClient, path: str) -> _Reply:

@@ -25,12 +25,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 import anyio
 
-from rc_mcp.client import RateLimit, RocketChatClient, SyncResponse, SyncType
+from rc_mcp.client import RateLimit, RocketChatClient, SyncQuery, SyncResponse, SyncType
 from rc_mcp.errors import RateLimited, RequestRejected, RocketChatError, UnexpectedResponse
 from rc_mcp.models import Deletion, Item, Message, Stream, stamp_ms
 from rc_mcp.results import CutShort
@@ -266,11 +265,13 @@ class Pager:
             size = max(size, DELETED_FIRST_PAGE)
         while True:
             response = await self.request(
-                room_id=room_id,
-                sync_type=SyncType.UPDATED if stream == "updated" else SyncType.DELETED,
-                after=position if forward else None,
-                before=None if forward else position,
-                count=size,
+                SyncQuery(
+                    room_id,
+                    sync_type=SyncType.UPDATED if stream == "updated" else SyncType.DELETED,
+                    after=position if forward else None,
+                    before=None if forward else position,
+                    count=size,
+                )
             )
             rows = self._items(stream, response)
             server_has_more = (response.cursor_next if forward else response.cursor_previous) is not None
@@ -293,7 +294,7 @@ class Pager:
         cheapest look at a room known to have changed a little. Unbounded on the server, so it is
         for small deltas; a too-large answer raises ResponseTooLarge and the caller pages instead."""
         start = min(updated_after, deleted_after)
-        response = await self.request(room_id=room_id, last_update=from_ms(start))
+        response = await self.request(SyncQuery(room_id, last_update=from_ms(start)))
         updated = [row for row in self._items("updated", response) if stamp_ms(row) > updated_after]
         deleted = [row for row in self._items("deleted", response) if stamp_ms(row) > deleted_after]
         return sorted(updated, key=stamp_ms), sorted(deleted, key=stamp_ms)
@@ -301,14 +302,14 @@ class Pager:
     async def _legacy_page(self, room_id: str, stream: Stream, forward: bool, position: int) -> tuple[list[Item], bool]:
         """Servers before 7.1 answer only "everything changed after a time", complete and unpaged."""
         if forward:
-            rows = self._items(stream, await self.request(room_id=room_id, last_update=from_ms(position)))
+            rows = self._items(stream, await self.request(SyncQuery(room_id, last_update=from_ms(position))))
             rows = [row for row in rows if stamp_ms(row) > position]
             rows.sort(key=stamp_ms)
             return rows, True
         reach = LEGACY_BACK_FIRST_MS
         while True:
             start = max(0, position - reach)
-            rows = self._items(stream, await self.request(room_id=room_id, last_update=from_ms(start)))
+            rows = self._items(stream, await self.request(SyncQuery(room_id, last_update=from_ms(start))))
             rows = [row for row in rows if stamp_ms(row) < position]
             rows.sort(key=stamp_ms, reverse=True)
             if rows or start == 0:
@@ -337,16 +338,7 @@ class Pager:
 
     # --- requests, pacing and the deadline ------------------------------------------------------
 
-    async def request(
-        self,
-        *,
-        room_id: str,
-        last_update: datetime | None = None,
-        sync_type: SyncType | None = None,
-        after: int | None = None,
-        before: int | None = None,
-        count: int | None = None,
-    ) -> SyncResponse:
+    async def request(self, query: SyncQuery) -> SyncResponse:
         """One chat.syncMessages request, paced by the server's rate-limit headers, within the deadline."""
         while True:
             if self.requests >= MAX_REQUESTS_PER_CALL:
@@ -358,14 +350,7 @@ class Pager:
             self.requests += 1
             try:
                 with anyio.move_on_after(remaining) as scope:
-                    response = await self.client.sync_messages(
-                        room_id=room_id,
-                        last_update=last_update,
-                        sync_type=sync_type,
-                        after=after,
-                        before=before,
-                        count=count,
-                    )
+                    response = await self.client.sync_messages(query)
             except RateLimited as exc:
                 if exc.reset_at_ms is not None:
                     limit = self.state.window.limit if self.state.window else 0

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rc_mcp.client import RocketChatClient, SyncType
+from rc_mcp.client import RocketChatClient, SyncQuery, SyncType
 from rc_mcp.config import Settings
 from rc_mcp.errors import (
     AuthenticationFailed,
@@ -50,7 +50,7 @@ def recording(
 
 async def call(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Any:
     async with RocketChatClient(SETTINGS, transport=httpx.MockTransport(handler)) as client:
-        return await client.sync_messages(**kwargs)
+        return await client.sync_messages(SyncQuery(**kwargs))
 
 
 async def test_last_update_request_shape() -> None:
@@ -91,7 +91,7 @@ async def test_url_prefix_is_kept() -> None:
     seen, handler = recording()
     settings = SETTINGS.model_copy(update={"url": "https://example.com/chat"})
     async with RocketChatClient(settings, transport=httpx.MockTransport(handler)) as client:
-        await client.sync_messages(room_id="R", last_update=datetime.now(UTC))
+        await client.sync_messages(SyncQuery("R", last_update=datetime.now(UTC)))
     assert seen[0].url.path == "/chat/api/v1/chat.syncMessages"
 
 
@@ -218,7 +218,7 @@ async def test_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     async with RocketChatClient(SETTINGS, transport=httpx.MockTransport(handler)) as client:
         assert "SECRET" not in repr(client)
         with pytest.raises(AuthenticationFailed) as raised:
-            await client.sync_messages(room_id="R", sync_type=SyncType.UPDATED, after=1)
+            await client.sync_messages(SyncQuery("R", sync_type=SyncType.UPDATED, after=1))
     assert "SECRET" not in str(raised.value)
     assert "SECRET" not in caplog.text
 
@@ -248,4 +248,4 @@ async def test_answers_over_the_size_limit_are_refused_while_streaming() -> None
 
     async with RocketChatClient(settings, transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(UnexpectedResponse, match="was larger than"):
-            await client.sync_messages(room_id="R", sync_type=SyncType.UPDATED, after=1)
+            await client.sync_messages(SyncQuery("R", sync_type=SyncType.UPDATED, after=1))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rc_mcp.client import SyncQuery, SyncType
 from rc_mcp.emulator.workspace import iso_ms
 from rc_mcp.results import StreamPage
 from rc_mcp.rules import DEFAULT_CHARS, DeletedArguments, UpdatedArguments, parse
@@ -169,9 +170,11 @@ async def test_plain_server_cursors_would_lose_messages(harness: Harness) -> Non
     for i in range(3):
         harness.workspace.post(harness.room, "admin", f"m{i}", at=T0 + 5)
     client = harness.session().client
-    page = await client.sync_messages(room_id=harness.room, sync_type="UPDATED", after=0, count=2)  # type: ignore[arg-type]
+    page = await client.sync_messages(SyncQuery(harness.room, sync_type=SyncType.UPDATED, after=0, count=2))
     assert page.cursor_next is not None
-    rest = await client.sync_messages(room_id=harness.room, sync_type="UPDATED", after=int(page.cursor_next), count=2)  # type: ignore[arg-type]
+    rest = await client.sync_messages(
+        SyncQuery(harness.room, sync_type=SyncType.UPDATED, after=int(page.cursor_next), count=2)
+    )
     assert len(page.updated) + len(rest.updated) == 2  # one of three lost
 
 
