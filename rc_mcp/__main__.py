@@ -16,11 +16,13 @@ def main(argv: list[str] | None = None) -> None:
     if not arguments:  # how MCP hosts start it: straight to serving, without argparse's import cost
         serve_stdio()
         return
+    from rc_mcp.config import TOKEN_VAR, URL_VAR, USER_ID_VAR
+
     parser = argparse.ArgumentParser(
         prog="rc-mcp",
         description="MCP server for Rocket.Chat's chat.syncMessages. With no command it serves MCP on "
-        "stdin/stdout (or over HTTP with --transport streamable-http), configured by ROCKETCHAT_URL, "
-        "ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN.",
+        f"stdin/stdout (or over HTTP with --transport streamable-http), configured by {URL_VAR}, "
+        f"{USER_ID_VAR} and {TOKEN_VAR}.",
     )
     parser.add_argument("--version", action="version", version=f"rc-mcp {__version__}")
     parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio", help="default stdio")

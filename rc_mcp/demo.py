@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+from rc_mcp.config import STATE_DIR_VAR, TOKEN_VAR, URL_VAR, USER_ID_VAR
 from rc_mcp.emulator import Emulator, RateLimiter, Workspace, demo_workspace, serve
 from rc_mcp.emulator.seed import DEMO_START
 
@@ -31,7 +32,7 @@ async def _session() -> None:
     state = tempfile.mkdtemp(prefix="rc-mcp-demo-")
     try:
         with serve(emulator) as running:
-            env = {**running.env(demo.user_id, demo.token), "ROCKETCHAT_MCP_STATE_DIR": state}
+            env = {**running.env(demo.user_id, demo.token), STATE_DIR_VAR: state}
             _say(f"Demo workspace served at {running.url} (a built-in Rocket.Chat stand-in).")
             _say(f"Starting `{sys.executable} -m rc_mcp` over stdio, as an MCP host would.\n")
             params = StdioServerParameters(command=sys.executable, args=["-m", "rc_mcp"], env=env)
@@ -71,7 +72,7 @@ async def _session() -> None:
         shutil.rmtree(state, ignore_errors=True)
     _say(_RULE)
     _say(
-        "Use it with your own server: set ROCKETCHAT_URL, ROCKETCHAT_USER_ID and ROCKETCHAT_AUTH_TOKEN "
+        f"Use it with your own server: set {URL_VAR}, {USER_ID_VAR} and {TOKEN_VAR} "
         "and run `rc-mcp` from your MCP client (see the README)."
     )
 

@@ -1,4 +1,5 @@
-"""The MCP server: three read-only tools over ``chat.syncMessages`` and the prompt templates.
+"""The MCP server: five read-only tools (``list_rooms``, ``catch_up``, ``sync_messages``, ``list_deleted``,
+``search_history``) and the prompt templates.
 
 Each tool's input schema is its arguments model from :mod:`rc_mcp.rules`, which also validates the
 call, so an unknown argument or a value out of bounds is refused with a message that says what to

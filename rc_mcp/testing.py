@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mcp import StdioServerParameters
 
+from rc_mcp.config import STATE_DIR_VAR
 from rc_mcp.emulator import DemoWorkspace, Emulator, RateLimiter, RunningEmulator, demo_workspace, serve
 from rc_mcp.emulator.syncmessages import Router
 from rc_mcp.emulator.workspace import Workspace
@@ -46,7 +47,7 @@ class EmulatorSession:
     @property
     def env(self) -> dict[str, str]:
         """The environment for rc-mcp: the demo's agent user and a private local-history directory."""
-        return {**self.running.env(self.demo.user_id, self.demo.token), "ROCKETCHAT_MCP_STATE_DIR": str(self.state_dir)}
+        return {**self.running.env(self.demo.user_id, self.demo.token), STATE_DIR_VAR: str(self.state_dir)}
 
     def server_params(self, **extra_env: str) -> StdioServerParameters:
         """Launch parameters for the real ``rc-mcp`` process (this Python's ``-m rc_mcp``)."""

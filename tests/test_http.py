@@ -128,6 +128,28 @@ async def test_two_accounts_in_one_server_never_see_each_others_history(tmp_path
     assert "recalled from local history" in text_of(recalled) and "Customer ACME" in text_of(recalled)
 
 
+async def test_list_rooms_workspace_catch_up_and_search_per_account_over_http(tmp_path: Path) -> None:
+    with shared_server(tmp_path) as (url, demo):
+        ws = demo.workspace
+        bob = ws.add_user("bob-bot", token="bob-token")
+        # Joining bumps #general's _updatedAt (usersCount), as on a real server.
+        ws.join(demo.general, "bob-bot", announce=False)
+        agent = {"Authorization": f"Bearer {SECRET}", "X-User-Id": demo.user_id, "X-Auth-Token": DEMO_TOKEN}
+        as_bob = {"Authorization": f"Bearer {SECRET}", "X-User-Id": bob.id, "X-Auth-Token": "bob-token"}
+        async with mcp_over_http(url, **agent) as client:
+            rooms = await client.call_tool("list_rooms", {})
+            looked = await client.call_tool("catch_up", {"since": DEMO_START, "max_items": 1000})
+            found = await client.call_tool("search_history", {"query": "502s"})
+        async with mcp_over_http(url, **as_bob) as client:
+            bobs_rooms = await client.call_tool("list_rooms", {})
+            bobs_search = await client.call_tool("search_history", {"query": "502s"})
+    assert "@alice" in [r["name"] for r in (rooms.structured_content or {})["rooms"]]
+    assert (looked.structured_content or {})["caught_up"] is True
+    assert "EU 502s" in text_of(found)
+    assert [r["name"] for r in (bobs_rooms.structured_content or {})["rooms"]] == ["#general"]
+    assert bobs_search.is_error is False and (bobs_search.structured_content or {})["messages"] == []
+
+
 async def test_a_caller_without_credentials_or_with_wrong_ones_gets_nothing(tmp_path: Path) -> None:
     with shared_server(tmp_path) as (url, demo):
         async with mcp_over_http(url, Authorization=f"Bearer {SECRET}") as client:

@@ -27,7 +27,8 @@ class RunningEmulator:
         return int(self.url.rsplit(":", 1)[1])
 
     def env(self, user_id: str, token: str) -> dict[str, str]:
-        """The environment ``rc-mcp`` needs to talk to this emulator as the given user."""
+        """The environment ``rc-mcp`` needs to talk to this emulator as the given user (the names are
+        spelled here too: the emulator imports nothing from rc-mcp, the program it stands in for)."""
         return {"ROCKETCHAT_URL": self.url, "ROCKETCHAT_USER_ID": user_id, "ROCKETCHAT_AUTH_TOKEN": token}
 
 
