@@ -26,7 +26,7 @@ from rc_mcp.emulator.seed import DEMO_START
 from rc_mcp.testing import EmulatorSession
 from tests.conftest import rc_mcp_over_http
 
-INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@0.15.0", "--cli"]
+PACKAGE = "@modelcontextprotocol/inspector@0.15.0"
 TOOLS = ["list_rooms", "catch_up", "sync_messages", "list_deleted", "search_history"]
 DOWNLOAD_TIMEOUT = 300  # seconds: the first npx run fetches the package from the npm registry
 CALL_TIMEOUT = 120  # seconds: one Inspector run (Node start, rc-mcp start, one request) takes 2-3 s
@@ -44,16 +44,20 @@ def base_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def inspector() -> list[str]:
-    """The Inspector CLI command, downloaded once per session."""
+    """The Inspector CLI command, downloaded once per session.
+
+    npx resolves the package on every run (about 0.4 s); the test calls run the ``mcp-inspector``
+    script npx installed, the same file ``npx @modelcontextprotocol/inspector`` executes."""
     try:
         done = subprocess.run(
-            [*INSPECTOR, "--help"],
+            ["npx", "-y", "-p", PACKAGE, "-c", "command -v mcp-inspector"],
             env=base_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         pytest.fail(f"npx did not fetch the MCP Inspector within {DOWNLOAD_TIMEOUT} s")
-    assert done.returncode == 0, f"npx could not run the MCP Inspector:\n{done.stdout}\n{done.stderr}"
-    return INSPECTOR
+    script = done.stdout.strip().rpartition("\n")[2]  # the last line, whatever npm printed before it
+    assert done.returncode == 0 and script, f"npx could not install the MCP Inspector:\n{done.stdout}\n{done.stderr}"
+    return ["node", script, "--cli"]
 
 
 def rc_mcp_command() -> list[str]:

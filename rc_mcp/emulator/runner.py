@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import sys
 import threading
 import time
@@ -45,6 +47,50 @@ def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> Iter
             emulator.faults.release()
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn notices ``should_exit`` on a 0.1 s tick, then sleeps another 0.1 s and polls every
+    0.1 s while connections drain. A test run starts and stops the emulator about a hundred times,
+    so this server is woken at once and polls finely: the same steps in uvicorn's order, without
+    the fixed waits (about 10 s of every run)."""
+
+    _POLL = 0.002
+    _DRAIN = 10.0  # s; endless faults are released before the stop, so this is only a backstop
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        # Set before reading should_exit, so stop() either sees them or main_loop sees should_exit.
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        if not self.should_exit:
+            await self._wake.wait()
+
+    def stop(self) -> None:
+        """From any thread: end main_loop now."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        state, deadline = self.server_state, time.monotonic() + self._DRAIN
+        while (state.connections or state.tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(self._POLL)
+        for task in state.tasks:
+            task.cancel()
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
+
 @contextmanager
 def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_header: bool = True) -> Iterator[str]:
     """Serve any ASGI app in a background thread; yields its base URL.
@@ -61,7 +107,7 @@ def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_head
         date_header=date_header,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = _PromptServer(config)
     thread = threading.Thread(target=server.run, name="rc-mcp-emulator", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -73,7 +119,7 @@ def serve_app(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, date_head
     try:
         yield f"http://{host}:{bound_port}"
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(timeout=10)
 
 
