@@ -16,6 +16,7 @@ from rc_mcp import store as store_module
 from rc_mcp.models import Attachment, AttachmentField, Deletion, FileRef, Message
 from rc_mcp.store import SCHEMA_VERSION, MessageStore, SearchHit, SearchSpan, StoreError
 from rc_mcp.times import to_ms
+from tests.test_store import VERSION_0
 
 T = datetime(2026, 11, 20, 9, tzinfo=UTC)
 ACCOUNT = "https://chat|u1"
@@ -464,19 +465,8 @@ def test_search_span(tmp_path: Path) -> None:
 
 # --- migration 1 → 2 -------------------------------------------------------------------------------------
 
-# The schema as rc-mcp wrote it at version 1 (frozen here: the test must not follow later edits).
-VERSION_1 = """
-CREATE TABLE messages (account TEXT NOT NULL, id TEXT NOT NULL, room_id TEXT NOT NULL, updated_at INTEGER NOT NULL,
-    deleted_at INTEGER, body TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (account, id));
-CREATE INDEX messages_seen ON messages (seen_at);
-CREATE TABLE checkpoints (account TEXT NOT NULL, room_id TEXT NOT NULL, name TEXT NOT NULL,
-    updated_after INTEGER NOT NULL, deleted_after INTEGER NOT NULL, caught_up_at INTEGER, version INTEGER NOT NULL,
-    saved_at INTEGER NOT NULL, PRIMARY KEY (account, room_id, name));
-CREATE TABLE pending (account TEXT NOT NULL, room_id TEXT NOT NULL, name TEXT NOT NULL, stream TEXT NOT NULL,
-    seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, room_id, name, stream, seq));
-CREATE TABLE rooms (account TEXT NOT NULL, id TEXT NOT NULL, name TEXT, PRIMARY KEY (account, id));
-PRAGMA user_version = 1;
-"""
+# The schema at version 1: the unversioned tables, stamped (migration 0 → 1 only stamps them).
+VERSION_1 = VERSION_0 + "PRAGMA user_version = 1;\n"
 
 V1_MESSAGES = [
     (ACCOUNT, EVERYTHING, None),
