@@ -14,12 +14,16 @@ Both list everything the caller is subscribed to, with no pagination, as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, tzinfo
 from typing import Any
 
 from rc_mcp.emulator.jsdate import date_parse
 from rc_mcp.emulator.syncmessages import Answer, Query, Router, js_string, meteor_error, schema_error
-from rc_mcp.emulator.workspace import Workspace
+from rc_mcp.emulator.workspace import Doc, Workspace
+
+# The caller's listing from a millisecond (None: everything): (update, remove).
+Listing = Callable[[int | None], tuple[list[Doc], list[Doc]]]
 
 
 def validate_subscriptions_query(query: Query, router: Router) -> Answer | None:
@@ -33,36 +37,30 @@ def validate_subscriptions_query(query: Query, router: Router) -> Answer | None:
 
 def subscriptions_get(workspace: Workspace, user_id: str, query: Query, *, server_tz: tzinfo = UTC) -> Answer:
     """After the schema: an empty ``updatedSince`` counts as absent (``if (updatedSince)``, rooms §1.1)."""
-    since, failure = _since(
+    return _delta(
+        lambda since: workspace.subscriptions_of(user_id, updated_since=since),
         query.get("updatedSince"),
         server_tz,
         'The "lastUpdate" query parameter must be a valid date.',
         "error-roomId-param-invalid",
     )
-    if failure is not None:
-        return failure
-    update, remove = workspace.subscriptions_of(user_id, updated_since=since)
-    return 200, {"update": update, "remove": remove, "success": True}
 
 
 def rooms_get(workspace: Workspace, user_id: str, query: Query, *, server_tz: tzinfo = UTC) -> Answer:
-    since, failure = _since(
+    return _delta(
+        lambda since: workspace.rooms_of(user_id, updated_since=since),
         query.get("updatedSince"),
         server_tz,
         'The "updatedSince" query parameter must be a valid date.',
         "error-updatedSince-param-invalid",
     )
-    if failure is not None:
-        return failure
-    update, remove = workspace.rooms_of(user_id, updated_since=since)
+
+
+def _delta(listing: Listing, value: Any, server_tz: tzinfo, reason: str, code: str) -> Answer:
+    """``{update, remove}`` since ``updatedSince`` (absent or empty: everything), or the 400 for
+    ``isNaN(Date.parse(...))``."""
+    since = date_parse(js_string(value), server_tz) if value else None
+    if value and since is None:
+        return meteor_error(reason, code)
+    update, remove = listing(since)
     return 200, {"update": update, "remove": remove, "success": True}
-
-
-def _since(value: Any, server_tz: tzinfo, reason: str, code: str) -> tuple[int | None, Answer | None]:
-    """``updatedSince`` as ms, None when absent or empty, or the 400 for ``isNaN(Date.parse(...))``."""
-    if not value:
-        return None, None
-    since = date_parse(js_string(value), server_tz)
-    if since is None:
-        return None, meteor_error(reason, code)
-    return since, None
