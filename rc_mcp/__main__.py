@@ -95,7 +95,7 @@ def serve_http(host: str, port: int) -> None:
     from rc_mcp.server import build_server
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    refused = refusal(host, token)
+    refused = refusal(host, token, settings.http_allowed_hosts)
     if refused:
         _exit_config(refused)
     sys.stderr.write(f"rc-mcp: serving MCP at http://{host}:{port}/mcp\n")

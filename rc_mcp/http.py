@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rc_mcp.config import HTTP_TOKEN_VAR
+from rc_mcp.config import HTTP_ALLOWED_HOSTS_VAR, HTTP_TOKEN_VAR
 from rc_mcp.server import AppState
 
 MCP_PATH = "/mcp"
@@ -32,13 +33,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def refusal(host: str, token: str | None) -> str | None:
-    """Why serving on ``host`` must not start, or None: only loopback may go without a token."""
-    if token or is_loopback(host):
+def refusal(host: str, token: str | None, allowed_hosts: Sequence[str] = ()) -> str | None:
+    """Why serving on ``host`` must not start, or None: only loopback, and only when no public name
+    is forwarded to it, may go without a token."""
+    if token or (is_loopback(host) and not allowed_hosts):
         return None
+    reach = f"--host {host}" if not is_loopback(host) else f"{HTTP_ALLOWED_HOSTS_VAR} ({', '.join(allowed_hosts)})"
     return (
-        f"--host {host} would serve anyone who can reach it without a password: set {HTTP_TOKEN_VAR} to a long "
-        "random secret (clients then send 'Authorization: Bearer <it>'), or serve on 127.0.0.1."
+        f"{reach} would serve anyone who can reach it without a password: set {HTTP_TOKEN_VAR} to a long "
+        "random secret (clients then send 'Authorization: Bearer <it>'), or serve on 127.0.0.1 alone."
     )
 
 
@@ -51,7 +54,8 @@ def http_app(
     machine by a DNS trick (Host): only this host's own names, and those in ``allowed_hosts`` (the
     public names behind a load balancer), are answered.
     """
-    names = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [host, *allowed_hosts]
+    own = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [host]
+    names = [*own, *allowed_hosts]  # a proxy on this machine forwards its public names to loopback
     origins = [f"{scheme}://{name}" for name in names for scheme in ("http", "https")]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,

@@ -34,7 +34,9 @@ SECRET = "http-bearer-secret-for-tests"
 
 
 @contextmanager
-def shared_server(tmp_path: Path, *, token: str | None = SECRET, **env: str) -> Iterator[tuple[str, Any]]:
+def shared_server(
+    tmp_path: Path, *, token: str | None = SECRET, allowed_hosts: tuple[str, ...] = (), **env: str
+) -> Iterator[tuple[str, Any]]:
     """rc-mcp over HTTP on loopback, in front of the demo workspace (in process)."""
     demo = demo_workspace()
     emulator = Emulator(demo.workspace)
@@ -43,7 +45,7 @@ def shared_server(tmp_path: Path, *, token: str | None = SECRET, **env: str) -> 
         settings = settings.model_copy(update={"user_id": "", "auth_token": settings.auth_token.__class__("")})
     server = build_server(settings, transport=httpx.ASGITransport(app=emulator.app))
     port = free_port()
-    app = http_app(server, host="127.0.0.1", port=port, token=token, allowed_hosts=[])
+    app = http_app(server, host="127.0.0.1", port=port, token=token, allowed_hosts=list(allowed_hosts))
     with serve_with_lifespan(app, port) as url:
         yield url, demo
 
@@ -79,6 +81,9 @@ def test_only_loopback_may_go_without_a_token() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("chat.example.com")
     assert refusal("127.0.0.1", None) is None and refusal("0.0.0.0", "s3cret") is None
     assert "ROCKETCHAT_MCP_HTTP_TOKEN" in (refusal("0.0.0.0", None) or "")
+    # A public name forwarded to loopback by a proxy is as reachable as a public address.
+    assert "mcp.example.com" in (refusal("127.0.0.1", None, ["mcp.example.com"]) or "")
+    assert refusal("127.0.0.1", "s3cret", ["mcp.example.com"]) is None
 
 
 def test_the_command_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
@@ -105,6 +110,17 @@ def test_the_bearer_token_health_and_host_checks(tmp_path: Path) -> None:
         assert rebound.status_code in (400, 403, 421)
         foreign = httpx.post(f"{url}/mcp", json=body, headers={**good, "Origin": "https://evil.example.com"})
         assert foreign.status_code in (400, 403)
+
+
+def test_a_proxy_on_this_machine_forwards_its_public_name(tmp_path: Path) -> None:
+    with shared_server(tmp_path, allowed_hosts=("mcp.example.com",)) as (url, _):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        good = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {SECRET}"}
+        public = {**good, "Host": "mcp.example.com", "Origin": "https://mcp.example.com"}
+        assert httpx.post(f"{url}/mcp", json=body, headers=public).status_code == 200
+        assert httpx.post(f"{url}/mcp", json=body, headers=good).status_code == 200
+        rebound = httpx.post(f"{url}/mcp", json=body, headers={**good, "Host": "evil.example.com"})
+        assert rebound.status_code == 421
 
 
 async def test_two_accounts_in_one_server_never_see_each_others_history(tmp_path: Path) -> None:
