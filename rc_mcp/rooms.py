@@ -39,7 +39,11 @@ class RoomDirectory:
         if given.startswith("#"):
             room = await self._info(room_name=given[1:])
         else:
-            room = await self._bare(given)
+            found = await self._bare(given)
+            if found is None:
+                # Not remembered: a rate limit or a hiccup now must not pin the name to a wrong id.
+                return Room(id=given)
+            room = found
         self._rooms[given] = room
         return room
 
@@ -49,9 +53,9 @@ class RoomDirectory:
             raise UnexpectedResponse("rooms.info answered without a usable room id.")
         return room
 
-    async def _bare(self, given: str) -> Room:
-        """An id or a bare name. As an id, the name is only a nicety: when that lookup fails for any
-        reason but bad credentials, go on with ``given`` and let chat.syncMessages say what applies."""
+    async def _bare(self, given: str) -> Room | None:
+        """An id or a bare name, or None to go on with ``given`` as an id. The name is only a nicety:
+        when a lookup fails for any reason but bad credentials, chat.syncMessages says what applies."""
         try:
             return await self._info(room_id=given)
         except RoomNotFound:
@@ -59,15 +63,15 @@ class RoomDirectory:
         except (AuthenticationFailed, ServerUnreachable):
             raise
         except RocketChatError:
-            return Room(id=given)
+            return None
         try:
             return await self._info(room_name=given)
         except RoomNotFound:
-            return Room(id=given)  # neither an id nor a name it knows: the endpoint's answer says so
+            return None  # neither an id nor a name it knows: the endpoint's answer says so
         except (AuthenticationFailed, ServerUnreachable, RoomArchived):
             raise
         except RocketChatError:
-            return Room(id=given)
+            return None
 
 
 class RoomList:

@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from rc_mcp.catchup import CheckpointError
+from rc_mcp.emulator.faults import Fault
 from rc_mcp.emulator.workspace import iso_ms
-from rc_mcp.errors import RoomArchived, RoomNotFound
+from rc_mcp.errors import NotAllowed, RoomArchived, RoomNotFound
 from rc_mcp.history import HistoryUnavailable
 from rc_mcp.results import CatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, DeletedArguments, UpdatedArguments, parse
@@ -243,6 +244,16 @@ async def test_room_names(harness: Harness) -> None:
     # #name → hit; bare name: id miss, then name hit; id → hit; '#' miss; '#' archived (new
     # session); bare archived name: id miss, then name.
     assert len(lookups) == 8
+
+
+async def test_a_failed_name_lookup_is_not_remembered(harness: Harness) -> None:
+    msg = harness.workspace.post(harness.room, "admin", "hi", at=T0 + 1)
+    session = harness.session(history=False)
+    harness.emulator.faults.arm("/api/v1/rooms.info", Fault.http_500_json())
+    with pytest.raises(NotAllowed):  # the name went through as an id: the endpoint says so
+        await sync(session, room_id="conformance", last_update=SINCE)
+    result = await sync(session, room_id="conformance", last_update=SINCE)
+    assert (result.room_id, result.room_name, ids(result)) == (harness.room, "conformance", [msg])
 
 
 async def test_sync_tools_mark_changes_and_recall_deletions(harness: Harness) -> None:
