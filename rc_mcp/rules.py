@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic import WithJsonSchema as Schema
 
 from rc_mcp.models import Stream
-from rc_mcp.times import MAX_MS, from_ms, parse_iso, to_ms
+from rc_mcp.times import MAX_MS, MILLISECOND, from_ms, parse_iso, to_ms
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
@@ -102,7 +102,7 @@ def _room(value: object) -> object:
 
 def _not_future(moment: datetime, name: str, info: ValidationInfo) -> datetime:
     now = _now_ms(info)
-    if now is not None and to_ms(moment) > now + FUTURE_TOLERANCE // timedelta(milliseconds=1):
+    if now is not None and to_ms(moment) > now + FUTURE_TOLERANCE // MILLISECOND:
         raise ValueError(f"is in the future: {name} must be a time that has passed")
     return moment
 
