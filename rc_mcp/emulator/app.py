@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rc_mcp.emulator import rooms, syncmessages, versions
 from rc_mcp.emulator.faults import Exchange, Faults
 from rc_mcp.emulator.ratelimit import RateLimiter
+from rc_mcp.emulator.syncmessages import Query
 from rc_mcp.emulator.versions import Version
 from rc_mcp.emulator.workspace import NotFound, User, Workspace, iso_ms, to_wire
 
@@ -230,10 +231,9 @@ class Emulator:
 
     @authenticated(rate_limited=False)
     async def _sync_messages(self, request: Request, user: User) -> Response:
-        try:
-            query = parse_qs_like(request.url.query)
-        except ValueError:
-            return _json(400, {"success": False, "error": "Invalid query parameters"})
+        query = _query(request)
+        if query is None:
+            return _json(400, _BAD_QUERY)
         headers: dict[str, str] = {}
         if not self.parsed_version.has_cursors:
             headers, refusal = self._limit(request, user)
@@ -250,10 +250,9 @@ class Emulator:
 
     @authenticated(rate_limited=False)
     async def _subscriptions_get(self, request: Request, user: User) -> Response:
-        try:
-            query = parse_qs_like(request.url.query)
-        except ValueError:
-            return _json(400, {"success": False, "error": "Invalid query parameters"})
+        query = _query(request)
+        if query is None:
+            return _json(400, _BAD_QUERY)
         failure = rooms.validate_subscriptions_query(query, self.router)
         headers, refusal = self._limit_then_schema(request, user, failure)
         if refusal is not None:
@@ -262,10 +261,9 @@ class Emulator:
 
     @authenticated()
     async def _rooms_get(self, request: Request, user: User) -> Response:
-        try:
-            query = parse_qs_like(request.url.query)
-        except ValueError:
-            return _json(400, {"success": False, "error": "Invalid query parameters"})
+        query = _query(request)
+        if query is None:
+            return _json(400, _BAD_QUERY)
         return _json(*rooms.rooms_get(self.workspace, user.id, query, server_tz=self.server_tz))
 
     @authenticated()
@@ -391,6 +389,17 @@ def parse_qs_like(query: str) -> dict[str, Any]:
 
 def _error(reason: str, code: str) -> tuple[int, dict[str, Any]]:
     return syncmessages.meteor_error(reason, code)
+
+
+_BAD_QUERY = {"success": False, "error": "Invalid query parameters"}
+
+
+def _query(request: Request) -> Query | None:
+    """The query string as the server's parser reads it, or None when it cannot (a 400)."""
+    try:
+        return parse_qs_like(request.url.query)
+    except ValueError:
+        return None
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
