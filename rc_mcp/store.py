@@ -492,9 +492,18 @@ class MessageStore:
         messages, deletions = list(messages), list(deletions)
         with self._transaction() as db:
             _upsert(db, self._account, messages, deletions)
-        self._writes += len(messages) + len(deletions)
-        if self._writes >= _PRUNE_EVERY:
-            self._writes = 0
+        self._wrote(len(messages) + len(deletions))
+
+    def _wrote(self, upserts: int) -> None:
+        """Count upserts to messages and apply the caps every _PRUNE_EVERY of them: every path that
+        upserts calls this (record, save_checkpoint), else a server used only one way would be pruned
+        only at its next start. Pruning touches only messages, never checkpoints or pending items."""
+        with self._lock:  # record and save_checkpoint run in worker threads, possibly at once
+            self._writes += upserts
+            due = self._writes >= _PRUNE_EVERY
+            if due:
+                self._writes = 0
+        if due:
             try:
                 self.prune()
             except StoreError as exc:  # the page is saved; trimming is tried again after the next _PRUNE_EVERY
@@ -502,7 +511,7 @@ class MessageStore:
 
     def prune(self) -> None:
         """Keep the store bounded: drop entries older than the age cap, then the least recently seen."""
-        cutoff = int(time.time() * 1000) - self._max_age_ms
+        cutoff = _now() - self._max_age_ms
         with self._transaction() as db:
             db.execute("DELETE FROM messages WHERE seen_at < ?", (cutoff,))
             db.execute(
@@ -629,6 +638,7 @@ class MessageStore:
         """Advance a checkpoint from ``previous`` (compare-and-set), with the page it showed and the
         items it fetched but did not show, in one transaction."""
         version = previous.version + 1 if previous else 1
+        messages, deletions = list(messages), list(deletions)
         with self._transaction() as db:
             current = db.execute(
                 "SELECT version FROM checkpoints WHERE account = ? AND room_id = ? AND name = ?",
@@ -651,6 +661,7 @@ class MessageStore:
                 [(*key, "updated", i, m.model_dump_json(exclude={"change"})) for i, m in enumerate(pending_messages)]
                 + [(*key, "deleted", i, d.model_dump_json()) for i, d in enumerate(pending_deletions)],
             )
+        self._wrote(len(messages) + len(deletions))
         return Checkpoint(room_id, name, updated_after, deleted_after, caught_up_at, version)
 
     # --- workspace checkpoints ------------------------------------------------------------------
