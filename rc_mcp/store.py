@@ -218,14 +218,12 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchSpan:
-    """What a search looks through, for this account: the messages rc-mcp has seen and still keeps
-    (``deleted`` of them deleted), when it saw the oldest and the newest of them (local time, ms; None
-    when there are none), and the rooms they are in, with the names the history knows (else None)."""
+    """What a search looks through, for this account: the messages rc-mcp has seen and still keeps,
+    when it saw the oldest of them (local time, ms; None when there are none), and the rooms they are
+    in, with the names the history knows (else None)."""
 
     messages: int
-    deleted: int
     oldest_seen_at: int | None
-    newest_seen_at: int | None
     rooms: dict[str, str | None]
 
 
@@ -579,23 +577,21 @@ class MessageStore:
         return [term for n, term in enumerate(terms) if n in found]
 
     def search_span(self) -> SearchSpan:
-        """What ``search`` looks through for this account: how many messages (and how many of them
-        deleted), the oldest and newest ``seen_at`` among them, and their rooms with known names.
+        """What ``search`` looks through for this account: how many messages, the oldest ``seen_at``
+        among them, and their rooms with known names.
         StoreError as ``search`` when this Python's SQLite has no full-text search."""
         if not self._searchable:
             raise StoreError(_NO_FTS5)
         with self._reading() as db:  # one statement, so one consistent read
             rows = db.execute(
-                "SELECT m.room_id, r.name, count(*), count(m.deleted_at), min(m.seen_at), max(m.seen_at) "
+                "SELECT m.room_id, r.name, count(*), min(m.seen_at) "
                 "FROM messages AS m LEFT JOIN rooms AS r ON r.account = m.account AND r.id = m.room_id "
                 "WHERE m.account = ? GROUP BY m.room_id ORDER BY m.room_id",
                 (self._account,),
             ).fetchall()
         return SearchSpan(
             messages=sum(row[2] for row in rows),
-            deleted=sum(row[3] for row in rows),
-            oldest_seen_at=min((row[4] for row in rows), default=None),
-            newest_seen_at=max((row[5] for row in rows), default=None),
+            oldest_seen_at=min((row[3] for row in rows), default=None),
             rooms={row[0]: row[1] for row in rows},
         )
 
