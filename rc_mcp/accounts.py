@@ -4,8 +4,8 @@ Over stdio, and over HTTP when the environment names an account, every call runs
 account. A shared HTTP server serves a team instead: each request carries the caller's own
 Rocket.Chat credentials (``X-User-Id`` and ``X-Auth-Token``, Rocket.Chat's own header names), and
 gets a session of its own, with its own local history. No account can read another's history: the
-credentials are checked with the server (``/api/v1/me``) before anything is served, and the check
-is remembered briefly, keyed by a hash of the token, never the token itself.
+credentials are checked with the server (``/api/v1/me``) before a session or a history is made for
+them, and the check is remembered briefly, keyed by a hash of the token, never the token itself.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from rc_mcp.client import RocketChatClient
 from rc_mcp.config import TOKEN_HEADER, USER_ID_HEADER, Settings
 from rc_mcp.errors import AuthenticationFailed
 from rc_mcp.history import History
@@ -61,7 +62,14 @@ def open_history(settings: Settings) -> History:
 
 
 class Accounts:
-    """The sessions this server runs calls in: the one account of the environment, or one per caller."""
+    """The sessions this server runs calls in: the one account of the environment, or one per caller.
+
+    A caller's credentials are checked before anything of theirs exists: a rejected caller gets no
+    session and opens no history, so wrong credentials can neither write to the state file nor push
+    a real user's session out of the ``MAX_ACCOUNTS`` kept. Everything here runs on the event loop,
+    so a look-up and an insert with no ``await`` between them cannot interleave with another call:
+    no lock is needed for a session that exists, and none is held while a history opens.
+    """
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
@@ -69,8 +77,10 @@ class Accounts:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         # One server state for every caller: the server counts its rate limit per address.
         self._state = ServerState()
+        # Until when each session's credentials are trusted (ms); an entry lives and dies with its session.
         self._verified: dict[str, int] = {}
-        self._lock = anyio.Lock()
+        # The sessions being opened, so that an account's first calls arriving together open one history.
+        self._opening: dict[str, anyio.Event] = {}
 
     @classmethod
     def of(cls, session: Session) -> Accounts:
@@ -88,37 +98,65 @@ class Accounts:
         if not user_id or not token:
             raise NoAccount()
         key = hashlib.sha256(f"{user_id}\0{token}".encode()).hexdigest()
-        session = await self._open(key, self.settings.for_account(user_id, token))
-        await self._verify(key, user_id, session)
+        now = self._state.clock.now_ms()
+        session = self._sessions.get(key)
+        if session is not None and self._verified.get(key, 0) > now:
+            self._sessions.move_to_end(key)
+            return session
+        settings = self.settings.for_account(user_id, token)
+        await self._verify(settings, session)
+        session = await self._open(key, settings)
+        if self._sessions.get(key) is session:  # not evicted meanwhile: else its entry would outlive it
+            self._verified[key] = now + VERIFIED_FOR_MS
         return session
 
+    async def _verify(self, settings: Settings, session: Session | None) -> None:
+        """Check the credentials with the server, before this caller gets anything. A caller without a
+        session yet is checked with a client of its own, closed at once: no history is opened for
+        credentials the server rejects."""
+        if session is not None:
+            me = await session.client.me()
+        else:
+            async with RocketChatClient(settings, transport=self._transport) as client:
+                me = await client.me()
+        if me.get("_id") != settings.user_id:
+            raise AuthenticationFailed(f"the token does not belong to the user named in {USER_ID_HEADER}")
+
     async def _open(self, key: str, settings: Settings) -> Session:
-        async with self._lock:
+        """The session of ``key``, opening it if there is none; once, however many calls ask at once."""
+        while True:
             session = self._sessions.get(key)
-            if session is None:
+            if session is not None:
+                self._sessions.move_to_end(key)
+                return session
+            opening = self._opening.get(key)
+            if opening is None:
+                return await self._create(key, settings)
+            await opening.wait()  # another call is opening it: take that one (or open it, if that failed)
+
+    async def _create(self, key: str, settings: Settings) -> Session:
+        done = self._opening[key] = anyio.Event()
+        # Shielded: a call cancelled (its deadline) while the history opens in a worker thread would
+        # leave an open file that no session owns, or an evicted session's client unclosed.
+        with anyio.CancelScope(shield=True):
+            try:
                 history = await anyio.to_thread.run_sync(open_history, settings)
                 session = Session(settings, transport=self._transport, history=history, state=self._state)
                 self._sessions[key] = session
-            self._sessions.move_to_end(key)
+            finally:
+                del self._opening[key]
+                done.set()
             while len(self._sessions) > MAX_ACCOUNTS:
-                _, evicted = self._sessions.popitem(last=False)
+                evicted_key, evicted = self._sessions.popitem(last=False)
+                self._verified.pop(evicted_key, None)
                 await _close(evicted)
-            return session
-
-    async def _verify(self, key: str, user_id: str, session: Session) -> None:
-        """Check the credentials with the server before serving this caller anything."""
-        now = session.state.clock.now_ms()
-        if self._verified.get(key, 0) > now:
-            return
-        me = await session.client.me()
-        if me.get("_id") != user_id:
-            raise AuthenticationFailed(f"the token does not belong to {USER_ID_HEADER} {user_id[:40]!r}")
-        self._verified[key] = now + VERIFIED_FOR_MS
+        return session
 
     async def aclose(self) -> None:
         for session in self._sessions.values():
             await _close(session)
         self._sessions.clear()
+        self._verified.clear()
 
 
 async def _close(session: Session) -> None:

@@ -32,10 +32,6 @@ class History:
         self._problem = problem
         self._named: dict[str, str | None] = {}
 
-    @property
-    def enabled(self) -> bool:
-        return self.store is not None
-
     def require(self, tool: str, instead: str) -> HistoryStore:
         """The store, for a tool that cannot work without it."""
         if self.store is None:

@@ -218,14 +218,12 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchSpan:
-    """What a search looks through, for this account: the messages rc-mcp has seen and still keeps
-    (``deleted`` of them deleted), when it saw the oldest and the newest of them (local time, ms; None
-    when there are none), and the rooms they are in, with the names the history knows (else None)."""
+    """What a search looks through, for this account: the messages rc-mcp has seen and still keeps,
+    when it saw the oldest of them (local time, ms; None when there are none), and the rooms they are
+    in, with the names the history knows (else None)."""
 
     messages: int
-    deleted: int
     oldest_seen_at: int | None
-    newest_seen_at: int | None
     rooms: dict[str, str | None]
 
 
@@ -492,9 +490,18 @@ class MessageStore:
         messages, deletions = list(messages), list(deletions)
         with self._transaction() as db:
             _upsert(db, self._account, messages, deletions)
-        self._writes += len(messages) + len(deletions)
-        if self._writes >= _PRUNE_EVERY:
-            self._writes = 0
+        self._wrote(len(messages) + len(deletions))
+
+    def _wrote(self, upserts: int) -> None:
+        """Count upserts to messages and apply the caps every _PRUNE_EVERY of them: every path that
+        upserts calls this (record, save_checkpoint), else a server used only one way would be pruned
+        only at its next start. Pruning touches only messages, never checkpoints or pending items."""
+        with self._lock:  # record and save_checkpoint run in worker threads, possibly at once
+            self._writes += upserts
+            due = self._writes >= _PRUNE_EVERY
+            if due:
+                self._writes = 0
+        if due:
             try:
                 self.prune()
             except StoreError as exc:  # the page is saved; trimming is tried again after the next _PRUNE_EVERY
@@ -502,7 +509,7 @@ class MessageStore:
 
     def prune(self) -> None:
         """Keep the store bounded: drop entries older than the age cap, then the least recently seen."""
-        cutoff = int(time.time() * 1000) - self._max_age_ms
+        cutoff = _now() - self._max_age_ms
         with self._transaction() as db:
             db.execute("DELETE FROM messages WHERE seen_at < ?", (cutoff,))
             db.execute(
@@ -570,23 +577,21 @@ class MessageStore:
         return [term for n, term in enumerate(terms) if n in found]
 
     def search_span(self) -> SearchSpan:
-        """What ``search`` looks through for this account: how many messages (and how many of them
-        deleted), the oldest and newest ``seen_at`` among them, and their rooms with known names.
+        """What ``search`` looks through for this account: how many messages, the oldest ``seen_at``
+        among them, and their rooms with known names.
         StoreError as ``search`` when this Python's SQLite has no full-text search."""
         if not self._searchable:
             raise StoreError(_NO_FTS5)
         with self._reading() as db:  # one statement, so one consistent read
             rows = db.execute(
-                "SELECT m.room_id, r.name, count(*), count(m.deleted_at), min(m.seen_at), max(m.seen_at) "
+                "SELECT m.room_id, r.name, count(*), min(m.seen_at) "
                 "FROM messages AS m LEFT JOIN rooms AS r ON r.account = m.account AND r.id = m.room_id "
                 "WHERE m.account = ? GROUP BY m.room_id ORDER BY m.room_id",
                 (self._account,),
             ).fetchall()
         return SearchSpan(
             messages=sum(row[2] for row in rows),
-            deleted=sum(row[3] for row in rows),
-            oldest_seen_at=min((row[4] for row in rows), default=None),
-            newest_seen_at=max((row[5] for row in rows), default=None),
+            oldest_seen_at=min((row[3] for row in rows), default=None),
             rooms={row[0]: row[1] for row in rows},
         )
 
@@ -629,6 +634,7 @@ class MessageStore:
         """Advance a checkpoint from ``previous`` (compare-and-set), with the page it showed and the
         items it fetched but did not show, in one transaction."""
         version = previous.version + 1 if previous else 1
+        messages, deletions = list(messages), list(deletions)
         with self._transaction() as db:
             current = db.execute(
                 "SELECT version FROM checkpoints WHERE account = ? AND room_id = ? AND name = ?",
@@ -651,6 +657,7 @@ class MessageStore:
                 [(*key, "updated", i, m.model_dump_json(exclude={"change"})) for i, m in enumerate(pending_messages)]
                 + [(*key, "deleted", i, d.model_dump_json()) for i, d in enumerate(pending_deletions)],
             )
+        self._wrote(len(messages) + len(deletions))
         return Checkpoint(room_id, name, updated_after, deleted_after, caught_up_at, version)
 
     # --- workspace checkpoints ------------------------------------------------------------------

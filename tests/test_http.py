@@ -22,11 +22,13 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from rc_mcp.accounts import MAX_ACCOUNTS
 from rc_mcp.emulator import Emulator, demo_workspace
 from rc_mcp.emulator.runner import serve_app
 from rc_mcp.emulator.seed import DEMO_START, DEMO_TOKEN
 from rc_mcp.http import http_app, is_loopback, refusal
 from rc_mcp.server import build_server
+from rc_mcp.store import FILE_NAME
 from tests.conftest import free_port, rc_mcp_over_http, settings_for, text_of
 
 pytestmark = pytest.mark.anyio
@@ -38,6 +40,15 @@ def shared_server(
     tmp_path: Path, *, token: str | None = SECRET, allowed_hosts: tuple[str, ...] = (), **env: str
 ) -> Iterator[tuple[str, Any]]:
     """rc-mcp over HTTP on loopback, in front of the demo workspace (in process)."""
+    with shared_server_and_emulator(tmp_path, token=token, allowed_hosts=allowed_hosts, **env) as (url, demo, _):
+        yield url, demo
+
+
+@contextmanager
+def shared_server_and_emulator(
+    tmp_path: Path, *, token: str | None = SECRET, allowed_hosts: tuple[str, ...] = (), **env: str
+) -> Iterator[tuple[str, Any, Emulator]]:
+    """``shared_server``, and the emulator behind it (its requests show what rc-mcp asked)."""
     demo = demo_workspace()
     emulator = Emulator(demo.workspace)
     settings = settings_for("http://rc.test", ROCKETCHAT_MCP_STATE_DIR=str(tmp_path), **env)
@@ -47,7 +58,7 @@ def shared_server(
     port = free_port()
     app = http_app(server, host="127.0.0.1", port=port, token=token, allowed_hosts=list(allowed_hosts))
     with serve_with_lifespan(app, port) as url:
-        yield url, demo
+        yield url, demo, emulator
 
 
 @contextmanager
@@ -175,6 +186,42 @@ async def test_a_caller_without_credentials_or_with_wrong_ones_gets_nothing(tmp_
             refused = await client.call_tool("catch_up", {"room_id": "GENERAL"})
     assert anonymous.is_error is True and "send the X-User-Id and X-Auth-Token headers" in text_of(anonymous)
     assert refused.is_error is True and "HTTP 401" in text_of(refused)
+
+
+async def test_wrong_credentials_open_no_history(tmp_path: Path) -> None:
+    with shared_server(tmp_path) as (url, demo):
+        wrong = {"Authorization": f"Bearer {SECRET}", "X-User-Id": demo.user_id, "X-Auth-Token": "not-it"}
+        unknown = {"Authorization": f"Bearer {SECRET}", "X-User-Id": "no-such-user", "X-Auth-Token": "nor-this"}
+        async with mcp_over_http(url, **wrong) as client:
+            refused = await client.call_tool("catch_up", {"room_id": "GENERAL"})
+        async with mcp_over_http(url, **unknown) as client:
+            stranger = await client.call_tool("search_history", {"query": "502s"})
+    assert refused.is_error is True and stranger.is_error is True
+    assert "not-it" not in text_of(refused) and "nor-this" not in text_of(stranger)
+    assert not (tmp_path / FILE_NAME).exists()  # checked before any history was opened: nothing written
+
+
+async def test_a_crowd_of_wrong_callers_pushes_no_real_caller_out(tmp_path: Path) -> None:
+    # A caller's session keeps what it learned (here: a room name's id). Wrong callers get no
+    # session, so even more of them than sessions are kept leave the real caller's in place.
+    with shared_server_and_emulator(tmp_path) as (url, demo, emulator):
+        agent = {"Authorization": f"Bearer {SECRET}", "X-User-Id": demo.user_id, "X-Auth-Token": DEMO_TOKEN}
+        read = {"room_id": "#support-escalations", "last_update": DEMO_START}
+        async with mcp_over_http(url, **agent) as client:
+            first = await client.call_tool("sync_messages", read)
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {SECRET}"}) as http,
+            Client(streamable_http_client(f"{url}/mcp", http_client=http)) as crowd,
+        ):
+            for n in range(MAX_ACCOUNTS + 44):  # stateless: each request carries the headers set now
+                http.headers.update({"X-User-Id": f"stranger-{n}", "X-Auth-Token": f"guess-{n}"})
+                refused = await crowd.call_tool("sync_messages", read)
+                assert refused.is_error is True and "HTTP 401" in text_of(refused)
+        async with mcp_over_http(url, **agent) as client:
+            again = await client.call_tool("sync_messages", read)
+        lookups = [r for r in emulator.requests_to("/api/v1/rooms.info") if r.user_id == demo.user_id]
+    assert first.is_error is False and again.is_error is False, text_of(again)
+    assert len(lookups) == 1  # the same session answered: the name's id was still known
 
 
 async def test_the_real_process_over_http(tmp_path: Path) -> None:

@@ -248,3 +248,26 @@ def test_word_diff() -> None:
     assert word_diff("a b c", "a c") == '-"b"'
     assert word_diff("a  b", "a b") == "whitespace only"
     assert word_diff("x", "y " * 400).endswith("…")
+
+
+def test_checkpoint_saves_alone_keep_the_store_within_its_cap(tmp_path: Path) -> None:
+    # A server used only through catch_up writes only through save_checkpoint: the caps must apply
+    # there too, not only at the next start. Pending items and the checkpoint are never pruned.
+    store = open_store(tmp_path, max_messages=10)
+    saved = None
+    per_page = 10
+    for page in range(store_module._PRUNE_EVERY // per_page):
+        shown = [message(f"m{page}-{i}") for i in range(per_page)]
+        saved = store.save_checkpoint(
+            saved,
+            room_id="R",
+            name="cp",
+            updated_after=page,
+            deleted_after=page,
+            caught_up_at=None,
+            messages=shown,
+            pending_messages=[message("waiting")],
+        )
+    assert store.count() == 10
+    assert store.checkpoint("R", "cp") == saved
+    assert store.pending("R", "cp") == ([message("waiting")], [])
