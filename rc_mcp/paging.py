@@ -179,7 +179,7 @@ class Pager:
         kept: Kept,
         *,
         max_wait: float,
-        deadline_seconds: float,
+        deadline_ms: int,
         progress: Progress | None = None,
     ) -> None:
         self.client = client
@@ -188,7 +188,8 @@ class Pager:
         self.max_wait = max_wait
         self.progress = progress
         self.clock = state.clock
-        self.deadline_ms = self.clock.now_ms() + int(deadline_seconds * 1000)
+        # On ``state.clock``: when the last request must have ended, counted from the call's start.
+        self.deadline_ms = deadline_ms
         self.requests = 0
         self.refusals = 0
         self.skipped: dict[str, int] = {}
