@@ -279,7 +279,9 @@ class Pager:
             if not server_has_more:
                 rows.sort(key=stamp_ms, reverse=not forward)
                 return rows, True
-            if stream == "updated":
+            # A page whose every row was left out (invalid or future-dated) says nothing about where
+            # to go on: it grows like a page held in one millisecond, up to MAX_PAGE.
+            if stream == "updated" and rows:
                 held_back = _without_last_millisecond(rows)
                 if held_back:
                     return held_back, False

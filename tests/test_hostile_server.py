@@ -179,3 +179,44 @@ async def test_forged_room_names_and_ids_stay_on_their_line(harness: Harness) ->
     text = render(page)
     assert len(text.splitlines()) == 4  # header, date, message, footer
     assert sum(line.startswith("end:") for line in text.splitlines()) == 1
+
+
+def without_ids(answers: int | None) -> Any:
+    """Strips the id of every updated row in the first ``answers`` UPDATED answers (None: all), so
+    none is usable while the server still says there is more."""
+    seen = {"n": 0}
+
+    def mangle(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and request.url.params.get("type") == "UPDATED":
+            seen["n"] += 1
+            if answers is None or seen["n"] <= answers:
+                body["result"]["updated"] = [{**doc, "_id": ""} for doc in body["result"]["updated"]]
+        return body
+
+    return mangle
+
+
+async def test_a_page_with_no_usable_row_grows_the_request(harness: Harness) -> None:
+    posted = harness.post_many(40)
+    harness.mangle(without_ids(1))
+    page = await harness.session().sync_messages(
+        parse(UpdatedArguments, {"room_id": harness.room, "next": "0", "count": 5})
+    )
+    assert ids(page) == posted[:5] and page.continuation is not None
+    assert [q["count"] for q in harness.sync_requests()] == ["15", "60"]  # the same position, asked for more
+    assert page.notes == [
+        "15 items from the server had no id or no valid time and were left out (they move no position)"
+    ]
+
+
+async def test_pages_that_never_hold_a_usable_row_end_in_a_clear_error(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rc_mcp.paging.MAX_PAGE", 1_000)
+    harness.post_many(2_000)
+    harness.mangle(without_ids(None))
+    with pytest.raises(UnexpectedResponse, match="its cursor never ends"):
+        await harness.session().sync_messages(
+            parse(UpdatedArguments, {"room_id": harness.room, "next": "0", "count": 5})
+        )
+    assert [q["count"] for q in harness.sync_requests()] == ["15", "60", "240", "960", "1000"]
