@@ -220,3 +220,30 @@ async def test_pages_that_never_hold_a_usable_row_end_in_a_clear_error(
             parse(UpdatedArguments, {"room_id": harness.room, "next": "0", "count": 5})
         )
     assert [q["count"] for q in harness.sync_requests()] == ["15", "60", "240", "960", "1000"]
+
+
+async def test_messages_dated_before_1970_are_left_out_of_backward_paging(harness: Harness) -> None:
+    """Positions are milliseconds since 1970: a 1969 row held as the page's last would make the next
+    request's ``previous`` negative. Such rows are invalid times, left out and counted."""
+    posted = harness.post_many(3)
+    old = [
+        {"_id": f"OLD{n}", "rid": "ROOM", "msg": "1969", "ts": at, "_updatedAt": at, "u": {"username": "eve"}}
+        for n, at in enumerate(["1969-12-31T23:59:59.000Z", "1969-12-31T23:59:58.000Z"])
+    ]
+    first: list[bool] = []
+
+    def before_1970(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and not first:
+            first.append(True)
+            body["result"]["updated"] = [*body["result"]["updated"], *old]
+            body["result"]["cursor"]["previous"] = "1"  # and more before them
+        return body
+
+    harness.mangle(before_1970)
+    arguments = {"room_id": harness.room, "previous": str(T0 + 100), "count": 5}
+    page = await harness.session().sync_messages(parse(UpdatedArguments, arguments))
+    assert ids(page) == posted[::-1] and page.continuation is None
+    assert page.notes == [
+        "2 items from the server had no id or no valid time and were left out (they move no position)"
+    ]
+    assert all(int(q["previous"]) > 0 for q in harness.sync_requests())
