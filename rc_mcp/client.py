@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from rc_mcp import __version__
-from rc_mcp.config import URL_VAR, Settings
+from rc_mcp.config import TIMEOUT_VAR, URL_VAR, Settings
 from rc_mcp.errors import (
     AuthenticationFailed,
     InvalidParams,
@@ -229,8 +229,8 @@ class RocketChatClient:
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(
                 f"Rocket.Chat at {url} did not answer within {self._settings.timeout:g} s "
-                f"({type(exc).__name__}). Retry later; if it persists, the room may be very large: "
-                "use a cursor (next/previous) with a smaller count instead of last_update."
+                f"({type(exc).__name__}). Retry later; if it keeps happening, the server is slow: ask for "
+                f"fewer items at a time, or raise {TIMEOUT_VAR}."
             ) from None
         except httpx.HTTPError as exc:
             raise ServerUnreachable(

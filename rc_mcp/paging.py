@@ -14,8 +14,8 @@ A ``Pager`` does the requests of one tool call. It
 * drops items that are not messages (no id, no valid time, a time past the server's clock) and
   counts them, so they are never shown and never move a position.
 
-``ServerState`` is what outlives one call: the server's version, its rate-limit window, its clock,
-and the rows a call fetched but had no room to show.
+``ServerState`` is what outlives one call on a server: its version, its rate-limit window and its
+clock. ``Kept`` holds, per account, the rows a call fetched but had no room to show.
 """
 
 from __future__ import annotations
