@@ -95,7 +95,6 @@ class Delta:
 
     update: list[JsonObject]
     remove: list[JsonObject]
-    server_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ class RocketChatClient:
         answer = await self._get(path, params)
         update = _list_of_objects(answer.body.get("update"), "update", path)
         remove = _list_of_objects(answer.body.get("remove"), "remove", path)
-        return Delta(update, remove, answer.server_ms)
+        return Delta(update, remove)
 
     async def me(self) -> JsonObject:
         """``GET /api/v1/me``: the authenticated user; a cheap credentials check."""

@@ -32,10 +32,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def iso_ms(ms: int) -> str:
-    return iso(from_ms(ms))
-
-
 def parse_iso(text: str) -> datetime | None:
     """An ISO-8601 date-time from a person or an agent; a time without an offset is UTC.
 
