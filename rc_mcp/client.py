@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from rc_mcp import __version__
-from rc_mcp.config import URL_VAR, Settings
+from rc_mcp.config import TIMEOUT_VAR, URL_VAR, Settings
 from rc_mcp.errors import (
     AuthenticationFailed,
     InvalidParams,
@@ -95,7 +95,6 @@ class Delta:
 
     update: list[JsonObject]
     remove: list[JsonObject]
-    server_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ class RocketChatClient:
         answer = await self._get(path, params)
         update = _list_of_objects(answer.body.get("update"), "update", path)
         remove = _list_of_objects(answer.body.get("remove"), "remove", path)
-        return Delta(update, remove, answer.server_ms)
+        return Delta(update, remove)
 
     async def me(self) -> JsonObject:
         """``GET /api/v1/me``: the authenticated user; a cheap credentials check."""
@@ -229,8 +228,8 @@ class RocketChatClient:
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(
                 f"Rocket.Chat at {url} did not answer within {self._settings.timeout:g} s "
-                f"({type(exc).__name__}). Retry later; if it persists, the room may be very large: "
-                "use a cursor (next/previous) with a smaller count instead of last_update."
+                f"({type(exc).__name__}). Retry later; if it keeps happening, the server is slow: ask for "
+                f"fewer items at a time, or raise {TIMEOUT_VAR}."
             ) from None
         except httpx.HTTPError as exc:
             raise ServerUnreachable(

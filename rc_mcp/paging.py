@@ -14,8 +14,8 @@ A ``Pager`` does the requests of one tool call. It
 * drops items that are not messages (no id, no valid time, a time past the server's clock) and
   counts them, so they are never shown and never move a position.
 
-``ServerState`` is what outlives one call: the server's version, its rate-limit window, its clock,
-and the rows a call fetched but had no room to show.
+``ServerState`` is what outlives one call on a server: its version, its rate-limit window and its
+clock. ``Kept`` holds, per account, the rows a call fetched but had no room to show.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class Pager:
         kept: Kept,
         *,
         max_wait: float,
-        deadline_seconds: float,
+        deadline_ms: int,
         progress: Progress | None = None,
     ) -> None:
         self.client = client
@@ -188,7 +188,8 @@ class Pager:
         self.max_wait = max_wait
         self.progress = progress
         self.clock = state.clock
-        self.deadline_ms = self.clock.now_ms() + int(deadline_seconds * 1000)
+        # On ``state.clock``: when the last request must have ended, counted from the call's start.
+        self.deadline_ms = deadline_ms
         self.requests = 0
         self.refusals = 0
         self.skipped: dict[str, int] = {}
@@ -278,7 +279,9 @@ class Pager:
             if not server_has_more:
                 rows.sort(key=stamp_ms, reverse=not forward)
                 return rows, True
-            if stream == "updated":
+            # A page whose every row was left out (invalid or future-dated) says nothing about where
+            # to go on: it grows like a page held in one millisecond, up to MAX_PAGE.
+            if stream == "updated" and rows:
                 held_back = _without_last_millisecond(rows)
                 if held_back:
                     return held_back, False

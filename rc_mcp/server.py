@@ -31,7 +31,7 @@ from rc_mcp.catchup import CheckpointError
 from rc_mcp.config import CALL_DEADLINE_VAR, Settings
 from rc_mcp.errors import RocketChatError
 from rc_mcp.history import HistoryUnavailable
-from rc_mcp.paging import Progress, SystemClock
+from rc_mcp.paging import Clock, Progress, SystemClock
 from rc_mcp.prompts import PromptTemplate, load_prompts
 from rc_mcp.render import CATCH_UP_TOOL, LIST_ROOMS_TOOL, SEARCH_TOOL, STREAM_TOOLS, render
 from rc_mcp.results import CatchUp, RoomPage, SearchPage, StreamPage, WorkspaceCatchUp
@@ -129,7 +129,8 @@ class AppState:
 
 
 Result = StreamPage | CatchUp | RoomPage | WorkspaceCatchUp | SearchPage
-Work = Callable[[Session, Any, Progress], Awaitable[Result]]
+# (session, arguments, progress, when the call started on the session's clock) → the result.
+Work = Callable[[Session, Any, Progress, int], Awaitable[Result]]
 
 
 def build_server(
@@ -156,7 +157,8 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
-        tools=[_tool(spec, settings) for spec in TOOLS],
+        # The sessions' clock (every session of the process shares one server state and its clock).
+        tools=[_tool(spec, settings, session.state.clock if session else SystemClock()) for spec in TOOLS],
     )
     for template in load_prompts():
         server.add_prompt(_prompt(template))
@@ -179,23 +181,24 @@ class ToolSpec:
 TOOLS = [
     ToolSpec(
         LIST_ROOMS_TOOL, "List rooms", LIST_ROOMS_DESCRIPTION, ListRoomsArguments, RoomPage,
-        lambda session, args, progress: session.list_rooms(args),
+        lambda session, args, progress, started: session.list_rooms(args),
     ),
     ToolSpec(
         CATCH_UP_TOOL, "Catch up", CATCH_UP_DESCRIPTION, CatchUpArguments, CatchUp | WorkspaceCatchUp,
-        lambda session, args, progress: session.catch_up(args, progress), idempotent=False,
+        lambda session, args, progress, started: session.catch_up(args, progress, started_ms=started),
+        idempotent=False,
     ),
     ToolSpec(
         STREAM_TOOLS["updated"], "Sync messages", SYNC_MESSAGES_DESCRIPTION, UpdatedArguments, StreamPage,
-        lambda session, args, progress: session.sync_messages(args, progress),
+        lambda session, args, progress, started: session.sync_messages(args, progress, started_ms=started),
     ),
     ToolSpec(
         STREAM_TOOLS["deleted"], "List deleted messages", LIST_DELETED_DESCRIPTION, DeletedArguments, StreamPage,
-        lambda session, args, progress: session.list_deleted(args, progress),
+        lambda session, args, progress, started: session.list_deleted(args, progress, started_ms=started),
     ),
     ToolSpec(
         SEARCH_TOOL, "Search history", SEARCH_DESCRIPTION, SearchArguments, SearchPage,
-        lambda session, args, progress: session.search_history(args),
+        lambda session, args, progress, started: session.search_history(args),
     ),
 ]  # fmt: skip
 
@@ -211,7 +214,7 @@ class _RawArguments(ArgModelBase):
         return {"arguments": data if isinstance(data, dict) else {}}
 
 
-def _tool(spec: ToolSpec, settings: Settings) -> Tool:
+def _tool(spec: ToolSpec, settings: Settings, clock: Clock) -> Tool:
     async def call(arguments: dict[str, Any], ctx: Context[AppState]) -> CallToolResult:
         try:
             parsed = parse(spec.arguments, arguments, now_ms=SystemClock().now_ms())
@@ -220,7 +223,7 @@ def _tool(spec: ToolSpec, settings: Settings) -> Tool:
         request = ctx.request_context.request
         headers = getattr(request, "headers", None)
         accounts = ctx.request_context.lifespan_context.accounts
-        return await _answer(spec.name, spec.work, accounts, headers, parsed, ctx.report_progress, settings)
+        return await _answer(spec.name, spec.work, accounts, headers, parsed, ctx.report_progress, settings, clock)
 
     return Tool(
         fn=call,
@@ -250,11 +253,15 @@ async def _answer(
     arguments: Any,
     progress: Progress,
     settings: Settings,
+    clock: Clock,
 ) -> CallToolResult:
+    # The deadline counts from here, for fail_after and for the pager alike: the pager must stop in
+    # time to answer with what it read, and opening the session and looking up the room take time too.
+    started_ms = clock.now_ms()
     try:
         with anyio.fail_after(settings.call_deadline):
             session = await accounts.session(headers)
-            result = await work(session, arguments, progress)
+            result = await work(session, arguments, progress, started_ms)
             text = render(result)
     except ArgumentError as exc:
         raise ToolError(_cleaned(f"{exc}.")) from None

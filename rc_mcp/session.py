@@ -81,16 +81,23 @@ class Session:
     ) -> None:
         await self.client.aclose()
 
-    def pager(self, progress: Progress | None = None) -> Pager:
-        """The requests of one call: paced, bounded, within the call deadline."""
+    def pager(self, started_ms: int, progress: Progress | None = None) -> Pager:
+        """The requests of a call that started at ``started_ms`` (on this session's clock): paced,
+        bounded, and done a margin before the call's deadline, which counts from that start."""
+        budget = max(1.0, self.settings.call_deadline - DEADLINE_MARGIN_SECONDS)
         return Pager(
             self.client,
             self.state,
             self.kept,
             max_wait=self.settings.max_rate_limit_wait,
-            deadline_seconds=max(1.0, self.settings.call_deadline - DEADLINE_MARGIN_SECONDS),
+            deadline_ms=started_ms + int(budget * 1000),
             progress=progress,
         )
+
+    def _start(self, started_ms: int | None) -> int:
+        """When a call started, on this session's clock: as the MCP layer took it before opening the
+        session, or now. The deadline counts from it, so looking the room up counts against it too."""
+        return self.state.clock.now_ms() if started_ms is None else started_ms
 
     async def room(self, given: str) -> Room:
         """A room from what an agent called it: an id, ``#name`` or a bare name."""
@@ -162,33 +169,39 @@ class Session:
         )
         return page.with_notes(self.history.startup_notes())
 
-    async def sync_messages(self, arguments: UpdatedArguments, progress: Progress | None = None) -> StreamPage:
+    async def sync_messages(
+        self, arguments: UpdatedArguments, progress: Progress | None = None, *, started_ms: int | None = None
+    ) -> StreamPage:
         """Messages created or changed in a room (the endpoint's UPDATED side)."""
-        return await self._stream(arguments, progress)
+        return await self._stream(arguments, progress, self._start(started_ms))
 
-    async def list_deleted(self, arguments: DeletedArguments, progress: Progress | None = None) -> StreamPage:
+    async def list_deleted(
+        self, arguments: DeletedArguments, progress: Progress | None = None, *, started_ms: int | None = None
+    ) -> StreamPage:
         """Messages deleted from a room (the endpoint's DELETED side)."""
-        return await self._stream(arguments, progress)
+        return await self._stream(arguments, progress, self._start(started_ms))
 
-    async def _stream(self, arguments: StreamArguments, progress: Progress | None) -> StreamPage:
+    async def _stream(self, arguments: StreamArguments, progress: Progress | None, started_ms: int) -> StreamPage:
         room = await self.room(arguments.room_id)
         request = plan(arguments, room.id)
         page = await read_stream(
-            self.pager(progress), self.history, room, request, Budget(request.count, request.max_chars)
+            self.pager(started_ms, progress), self.history, room, request, Budget(request.count, request.max_chars)
         )
         return page.with_notes(self.history.startup_notes())
 
     async def catch_up(
-        self, arguments: CatchUpArguments, progress: Progress | None = None
+        self, arguments: CatchUpArguments, progress: Progress | None = None, *, started_ms: int | None = None
     ) -> CatchUp | WorkspaceCatchUp:
         """Everything that changed since this checkpoint's last look: both streams, of one room or of every room."""
+        started_ms = self._start(started_ms)
         self.catch_ups.store()  # refuse before any request when there is no history
         budget = Budget(arguments.max_items or DEFAULT_CATCH_UP_ITEMS, arguments.max_chars or DEFAULT_CHARS)
         name = arguments.checkpoint or DEFAULT_CHECKPOINT
         notes = self.history.startup_notes()
         if arguments.room_id is None:
-            look = await self.workspace.catch_up(self.pager(progress), name, arguments.since, budget)
+            look = await self.workspace.catch_up(self.pager(started_ms, progress), name, arguments.since, budget)
             return look.with_notes(notes)
         room = await self.room(arguments.room_id)
-        result = await self.catch_ups.catch_up(self.pager(progress), room, name, budget, Way(start=arguments.since))
+        pager = self.pager(started_ms, progress)
+        result = await self.catch_ups.catch_up(pager, room, name, budget, Way(start=arguments.since))
         return result.with_notes(notes)

@@ -14,7 +14,8 @@ MILLISECOND = timedelta(milliseconds=1)  # built once: timedelta(milliseconds=1)
 # The largest time a JavaScript Date holds; a server answers 400 "Invalid Date" past it.
 MAX_JS_MS = 8_640_000_000_000_000
 # Python's datetime stops at year 9999, before JavaScript does.
-MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC) - EPOCH) // MILLISECOND
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+MAX_MS = (LATEST - EPOCH) // MILLISECOND
 
 
 def to_ms(moment: datetime) -> int:
@@ -29,10 +30,6 @@ def from_ms(ms: int) -> datetime:
 def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and ``Z``, the way Rocket.Chat serialises dates."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def iso_ms(ms: int) -> str:
-    return iso(from_ms(ms))
 
 
 def parse_iso(text: str) -> datetime | None:
@@ -55,9 +52,17 @@ def parse_iso(text: str) -> datetime | None:
 def parse_wire_date(value: object) -> datetime | None:
     """A date as the REST API writes it (ISO string) or as EJSON does (``{"$date": ms}``).
 
-    Anything else — numbers, out-of-range values, garbage — is None: a bare integer is not how
-    any Rocket.Chat version serialises a date, and reading it as milliseconds would put it in 1970.
+    Anything else — numbers, garbage, a time before 1970 or past year 9999 in any form — is None: a
+    bare integer is not how any Rocket.Chat version serialises a date (reading it as milliseconds
+    would put it in 1970), and a date becomes a position, which cannot be negative.
     """
+    moment = _wire_moment(value)
+    # The one range for every form: that of a position, 0 <= ms <= MAX_MS (compared as datetimes,
+    # which costs less than converting each date to milliseconds).
+    return moment if moment is not None and EPOCH <= moment <= LATEST else None
+
+
+def _wire_moment(value: object) -> datetime | None:
     if isinstance(value, str) and value:
         if len(value) > 40:
             return None
@@ -68,8 +73,11 @@ def parse_wire_date(value: object) -> datetime | None:
         return moment if moment.tzinfo is UTC else parse_iso(value)
     if isinstance(value, dict):
         raw = value.get("$date")
-        if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw <= MAX_MS:
-            return from_ms(int(raw))
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            try:
+                return from_ms(int(raw))
+            except (OverflowError, ValueError):  # inf, nan, or beyond what a datetime holds
+                return None
     return None
 
 

@@ -212,6 +212,20 @@ async def test_transport_failures(exc: httpx.HTTPError) -> None:
     assert "chat.example.com" in str(raised.value)
 
 
+async def test_a_timeout_advice_fits_every_endpoint() -> None:
+    """The same advice is given for rooms.info and subscriptions.get: no cursor or last_update in it."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow")
+
+    async with RocketChatClient(SETTINGS, transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ServerUnreachable) as raised:
+            await client.room_info(room_id="R")
+    text = str(raised.value)
+    assert "did not answer within 20 s (ReadTimeout)" in text and "raise ROCKETCHAT_TIMEOUT" in text
+    assert "last_update" not in text and "cursor" not in text
+
+
 async def test_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     _, handler = recording(401, {"success": False, "error": "You must be logged in to do this."})

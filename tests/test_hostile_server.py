@@ -179,3 +179,71 @@ async def test_forged_room_names_and_ids_stay_on_their_line(harness: Harness) ->
     text = render(page)
     assert len(text.splitlines()) == 4  # header, date, message, footer
     assert sum(line.startswith("end:") for line in text.splitlines()) == 1
+
+
+def without_ids(answers: int | None) -> Any:
+    """Strips the id of every updated row in the first ``answers`` UPDATED answers (None: all), so
+    none is usable while the server still says there is more."""
+    seen = {"n": 0}
+
+    def mangle(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and request.url.params.get("type") == "UPDATED":
+            seen["n"] += 1
+            if answers is None or seen["n"] <= answers:
+                body["result"]["updated"] = [{**doc, "_id": ""} for doc in body["result"]["updated"]]
+        return body
+
+    return mangle
+
+
+async def test_a_page_with_no_usable_row_grows_the_request(harness: Harness) -> None:
+    posted = harness.post_many(40)
+    harness.mangle(without_ids(1))
+    page = await harness.session().sync_messages(
+        parse(UpdatedArguments, {"room_id": harness.room, "next": "0", "count": 5})
+    )
+    assert ids(page) == posted[:5] and page.continuation is not None
+    assert [q["count"] for q in harness.sync_requests()] == ["15", "60"]  # the same position, asked for more
+    assert page.notes == [
+        "15 items from the server had no id or no valid time and were left out (they move no position)"
+    ]
+
+
+async def test_pages_that_never_hold_a_usable_row_end_in_a_clear_error(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rc_mcp.paging.MAX_PAGE", 1_000)
+    harness.post_many(2_000)
+    harness.mangle(without_ids(None))
+    with pytest.raises(UnexpectedResponse, match="its cursor never ends"):
+        await harness.session().sync_messages(
+            parse(UpdatedArguments, {"room_id": harness.room, "next": "0", "count": 5})
+        )
+    assert [q["count"] for q in harness.sync_requests()] == ["15", "60", "240", "960", "1000"]
+
+
+async def test_messages_dated_before_1970_are_left_out_of_backward_paging(harness: Harness) -> None:
+    """Positions are milliseconds since 1970: a 1969 row held as the page's last would make the next
+    request's ``previous`` negative. Such rows are invalid times, left out and counted."""
+    posted = harness.post_many(3)
+    old = [
+        {"_id": f"OLD{n}", "rid": "ROOM", "msg": "1969", "ts": at, "_updatedAt": at, "u": {"username": "eve"}}
+        for n, at in enumerate(["1969-12-31T23:59:59.000Z", "1969-12-31T23:59:58.000Z"])
+    ]
+    first: list[bool] = []
+
+    def before_1970(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and not first:
+            first.append(True)
+            body["result"]["updated"] = [*body["result"]["updated"], *old]
+            body["result"]["cursor"]["previous"] = "1"  # and more before them
+        return body
+
+    harness.mangle(before_1970)
+    arguments = {"room_id": harness.room, "previous": str(T0 + 100), "count": 5}
+    page = await harness.session().sync_messages(parse(UpdatedArguments, arguments))
+    assert ids(page) == posted[::-1] and page.continuation is None
+    assert page.notes == [
+        "2 items from the server had no id or no valid time and were left out (they move no position)"
+    ]
+    assert all(int(q["previous"]) > 0 for q in harness.sync_requests())
