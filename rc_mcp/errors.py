@@ -116,8 +116,8 @@ class ResponseTooLarge(UnexpectedResponse):
     def __init__(self, limit_bytes: int) -> None:
         super().__init__(
             f"Rocket.Chat's answer was larger than {limit_bytes / 1048576:g} MB ({MAX_RESPONSE_MB_VAR}), so "
-            "rc-mcp stopped reading it. Ask for less at a time (a smaller count, or a cursor instead of an old "
-            f"last_update), or raise {MAX_RESPONSE_MB_VAR}."
+            "rc-mcp stopped reading it. Ask for fewer items at a time (a smaller count or max_items), or raise "
+            f"{MAX_RESPONSE_MB_VAR}."
         )
 
 
