@@ -396,6 +396,8 @@ class MessageStore:
         self._max_age_ms = max_age_days * 86_400_000
         self._lock = threading.Lock()
         self._writes = 0
+        self._commits = 0  # this connection's; PRAGMA data_version counts the other connections'
+        self._span: tuple[tuple[int, int], SearchSpan] | None = None
         self._probe: sqlite3.Connection | None = None  # see _words
         try:
             _prepare(path)
@@ -432,6 +434,7 @@ class MessageStore:
             try:
                 yield self._db
                 self._db.execute("COMMIT")
+                self._commits += 1
             except BaseException as exc:
                 self._rollback()
                 if isinstance(exc, sqlite3.Error | OSError):
@@ -583,17 +586,23 @@ class MessageStore:
         if not self._searchable:
             raise StoreError(_NO_FTS5)
         with self._reading() as db:  # one statement, so one consistent read
+            # Searches page on: the span is counted again only when some connection wrote since.
+            version = (db.execute("PRAGMA data_version").fetchone()[0], self._commits)
+            if self._span is not None and self._span[0] == version:
+                return self._span[1]
             rows = db.execute(
                 "SELECT m.room_id, r.name, count(*), min(m.seen_at) "
                 "FROM messages AS m LEFT JOIN rooms AS r ON r.account = m.account AND r.id = m.room_id "
                 "WHERE m.account = ? GROUP BY m.room_id ORDER BY m.room_id",
                 (self._account,),
             ).fetchall()
-        return SearchSpan(
+        span = SearchSpan(
             messages=sum(row[2] for row in rows),
             oldest_seen_at=min((row[3] for row in rows), default=None),
             rooms={row[0]: row[1] for row in rows},
         )
+        self._span = (version, span)
+        return span
 
     # --- checkpoints ----------------------------------------------------------------------------
 

@@ -461,6 +461,20 @@ def test_search_span(tmp_path: Path) -> None:
     store.close()
 
 
+def test_search_span_follows_writes_from_this_connection_and_others(tmp_path: Path) -> None:
+    store, other = opened(tmp_path), opened(tmp_path)  # another rc-mcp process on the same file
+    store.record([message("a")])
+    assert store.search_span().messages == store.search_span().messages == 1
+    other.record([message("b", room_id="R2")])
+    assert store.search_span().messages == 2
+    store.remember_room("R2", "random")
+    assert store.search_span().rooms == {"R": None, "R2": "random"}
+    other.prune()  # a write that changes nothing still counts as one: the span is read again, same
+    assert store.search_span().messages == 2
+    store.close()
+    other.close()
+
+
 # --- migration 1 → 2 -------------------------------------------------------------------------------------
 
 # The schema at version 1: the unversioned tables, stamped (migration 0 → 1 only stamps them).
