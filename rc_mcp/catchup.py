@@ -102,7 +102,10 @@ class CatchUpReader:
         async with self._locks.setdefault((room.id, name), anyio.Lock()):
             look = await self._read(pager, store, room, name, budget, way or Way())
             notes = pager.notes()
-            messages, deletions = await self._save(store, room, name, look, notes)
+            # A cancel (the tool's deadline) landing after the save would drop a page marked read: the
+            # save finishes whatever happens, and nothing is awaited between it and the answer.
+            with anyio.CancelScope(shield=True):
+                messages, deletions = await self._save(store, room, name, look, notes)
             return _result(room, name, look, messages, deletions, budget, notes)
 
     async def _read(self, pager: Pager, store: HistoryStore, room: Room, name: str, budget: Budget, way: Way) -> _Look:
