@@ -42,12 +42,15 @@ class Way:
     """How a look is taken. ``start``: the since an agent named (refused for an existing checkpoint);
     ``first_ms``: where a new checkpoint starts otherwise (default: 24 hours ago); ``one_request``:
     read both streams with one lastUpdate request when nothing waits from the last call (for rooms
-    known to have changed a little); ``shared_budget``: the budget covers both streams together."""
+    known to have changed a little); ``shared_budget``: the budget covers both streams together;
+    ``call_notes``: the look's notes include the call's own (items the server sent that were left
+    out, counted for the whole call): a workspace says those once, not in every room."""
 
     start: datetime | None = None
     first_ms: int | None = None
     one_request: bool = False
     shared_budget: bool = False
+    call_notes: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,10 @@ class CatchUpReader:
 
     async def catch_up(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way | None = None) -> CatchUp:
         store = self.store()
+        way = way or Way()
         async with self._locks.setdefault((room.id, name), anyio.Lock()):
-            look = await self._read(pager, store, room, name, budget, way or Way())
-            notes = pager.notes()
+            look = await self._read(pager, store, room, name, budget, way)
+            notes = pager.notes() if way.call_notes else []
             # A cancel (the tool's deadline) landing after the save would drop a page marked read: the
             # save finishes whatever happens, and nothing is awaited between it and the answer.
             with anyio.CancelScope(shield=True):

@@ -172,6 +172,9 @@ def _workspace(result: WorkspaceCatchUp) -> str:
     for section in result.sections:
         counts = f"{_count(len(section.messages), 'changed message')}{_kinds(section.messages)}, "
         lines.append(f"== {_room(section)}: {counts}{_count(len(section.deleted), 'deletion')} ==")
+        # A section's own notes only (what the history could not do for this room): the call's notes,
+        # a time limit included, are said once, above.
+        lines.extend(f"note: {clean(note, 600)}" for note in section.notes)
         lines.extend(_catch_up_body(section))
     if not result.sections:
         lines.append(f"(nothing changed in any room since the last look; first looks start {iso(result.since)})")

@@ -170,7 +170,7 @@ class WorkspaceReader:
         that fails ends the call with the rooms before it, or, when none had anything to show, fails it."""
         reading = _Reading()
         left = budget
-        way = Way(first_ms=first_at, one_request=True, shared_budget=True)
+        way = Way(first_ms=first_at, one_request=True, shared_budget=True, call_notes=False)
         for entry in [*plan.changed, *plan.swept]:
             if left.max_items <= 0 or left.max_chars <= 0:
                 return reading

@@ -15,14 +15,15 @@ import pytest
 from rc_mcp import workspace
 from rc_mcp.emulator import Emulator, Fault, RateLimiter, demo_workspace
 from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
+from rc_mcp.emulator.workspace import iso_ms
 from rc_mcp.errors import RocketChatError, ServerUnreachable
 from rc_mcp.history import History, HistoryUnavailable
 from rc_mcp.render import render
 from rc_mcp.results import WorkspaceCatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
 from rc_mcp.session import Session
-from rc_mcp.store import FILE_NAME, HistoryStore, StoreError, open_store
-from tests.conftest import SYNC_PATH, settings_for
+from rc_mcp.store import FILE_NAME, HistoryStore, MessageStore, StoreError, open_store
+from tests.conftest import SYNC_PATH, T0, Harness, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -241,10 +242,10 @@ class Failing(httpx.AsyncBaseTransport):
 
 
 class FailingStore:
-    """A real local history whose ``nth`` room checkpoint save, or workspace checkpoint save, fails as a
-    full disk would make it."""
+    """A real local history whose method ``failing`` fails on its ``nth`` call, as a full disk or a
+    damaged file would make it."""
 
-    def __init__(self, store: HistoryStore, failing: str, nth: int) -> None:
+    def __init__(self, store: HistoryStore, failing: str, nth: int | None) -> None:  # None: every call
         self.store = store
         self.failing = failing
         self.nth = nth
@@ -256,8 +257,8 @@ class FailingStore:
 
         def save(*args: Any, **kwargs: Any) -> Any:
             self.saves += 1
-            if self.saves == self.nth:
-                raise StoreError("the local history could not be written: disk full")
+            if self.nth in (None, self.saves):
+                raise StoreError("disk I/O error")
             return getattr(self.store, name)(*args, **kwargs)
 
         return save
@@ -362,3 +363,31 @@ async def test_no_room_is_read_once_only_the_time_to_save_is_left(demo: Demo, mo
         with pytest.raises(ServerUnreachable, match="did not finish answering in time"):
             await look(demo, since=DEMO_START)
     assert demo.requests(SYNC_PATH) == 0
+
+
+async def test_each_note_is_said_once_and_every_room_note_is_shown(harness: Harness) -> None:
+    ws = harness.workspace
+    for name in ("one", "two"):
+        ws.post(ws.add_room(name, members=["user"], at=T0).id, "admin", f"hello {name}", at=T0 + 1000)
+
+    def one_row_without_an_id(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and isinstance(body.get("result"), dict):
+            body["result"]["updated"].append({"_id": "", "msg": "no id", "ts": iso_ms(T0 + 2000)})
+        return body
+
+    harness.mangle(one_row_without_an_id)
+    store = MessageStore(harness.state_dir / FILE_NAME, "USER", max_messages=1000, max_age_days=30)
+    history = History(FailingStore(store, "known", None))  # type: ignore[arg-type]
+    async with Session(harness.settings, transport=harness.transport, history=history, clock=harness.clock) as session:
+        result = await session.catch_up(parse(CatchUpArguments, {"since": iso_ms(T0)}))
+    store.close()
+    assert isinstance(result, WorkspaceCatchUp) and len(result.sections) == 2
+    skipped = "2 items from the server had no id or no valid time and were left out (they move no position)"
+    unread = "local history could not be read, so change kinds and recalled texts are missing"
+    assert result.notes == [skipped]  # both rooms' rows, counted once for the call
+    assert all(len(s.notes) == 1 and s.notes[0].startswith(unread) for s in result.sections)
+    lines = render(result).splitlines()
+    assert sum(skipped in line for line in lines) == 1 and sum(unread in line for line in lines) == 2
+    for section in ("== #one", "== #two"):  # each room's note right under its header
+        header = next(i for i, line in enumerate(lines) if line.startswith(section))
+        assert lines[header + 1].startswith(f"note: {unread}")
