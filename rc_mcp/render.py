@@ -15,8 +15,6 @@ from typing import Any
 
 from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, RoomEntry, Stream
 from rc_mcp.results import (
-    ATTACHMENT_TEXT_LIMIT,
-    SHOWN_TEXT_LIMIT,
     CatchUp,
     FoundMessage,
     RoomPage,
@@ -34,7 +32,12 @@ LIST_ROOMS_TOOL = "list_rooms"
 SEARCH_TOOL = "search_history"
 ROOMS_NAMED = 5
 
+# How much of one text the agent sees; longer texts end with a visible "…[+N chars]". The output
+# budget counts the lines as rendered with these (results.estimate_chars).
+SHOWN_TEXT_LIMIT = 1_500
+ATTACHMENT_TEXT_LIMIT = 200
 FIELD_LIMIT = 120
+DIFF_LIMIT = 400
 # Room labels that already say what they are: a channel, a direct message, a discussion's title.
 LABELLED = ("#", "@", '"')
 REACTORS_SHOWN = 3
@@ -190,8 +193,13 @@ def _lines(items: list[Message] | list[Deletion]) -> list[str]:
         if moment.date() != day:
             day = moment.date()
             lines.append(f"{day.isoformat()} (UTC)")
-        lines.append(message_line(item) if isinstance(item, Message) else deletion_line(item))
+        lines.append(item_line(item))
     return lines
+
+
+def item_line(item: Message | Deletion) -> str:
+    """One message or deletion, on a single line."""
+    return message_line(item) if isinstance(item, Message) else deletion_line(item)
 
 
 def message_line(message: Message, first: list[str] | None = None) -> str:
@@ -234,14 +242,14 @@ def _markers(message: Message) -> list[str]:
     if change is not None and change.kinds != ["new"]:
         words = [CHANGE_WORDS[k] for k in change.kinds if not (k == "edited" and message.edited_at)]
         if diff and not message.edited_at:
-            words = [f"text edited: {clean(diff, 400)}" if w == CHANGE_WORDS["edited"] else w for w in words]
+            words = [f"text edited: {clean(diff, DIFF_LIMIT)}" if w == CHANGE_WORDS["edited"] else w for w in words]
         if words:
             out.append("; ".join(words))
     if message.encrypted:
         out.append("encrypted: text not readable")
     if message.edited_at is not None and message.type != "rm":
         by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
-        what = f": {clean(diff, 400)}" if diff else ""
+        what = f": {clean(diff, DIFF_LIMIT)}" if diff else ""
         out.append(f"edited {_clock(message.edited_at)}{by}{what}")
     if message.thread_id:
         also = ", also sent to room" if message.shown_in_room else ""

@@ -21,7 +21,7 @@ from rc_mcp.catchup import FIRST_LOOK, CatchUpReader, CheckpointError, Way
 from rc_mcp.errors import RocketChatError
 from rc_mcp.models import Room, RoomEntry
 from rc_mcp.paging import Pager, Stop
-from rc_mcp.results import Budget, CatchUp, WorkspaceCatchUp
+from rc_mcp.results import FRAME_CHARS, SECTION_CHARS, Budget, CatchUp, WorkspaceCatchUp
 from rc_mcp.rooms import RoomList
 from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
 from rc_mcp.sanitize import one_line
@@ -169,14 +169,15 @@ class WorkspaceReader:
         """Each room in turn, within one budget; the rooms read to their end are marked seen. A room
         that fails ends the call with the rooms before it, or, when none had anything to show, fails it."""
         reading = _Reading()
-        left = budget
-        way = Way(first_ms=first_at, one_request=True, shared_budget=True, call_notes=False)
+        left = budget.reserve(FRAME_CHARS)
+        way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
         for entry in [*plan.changed, *plan.swept]:
-            if left.max_items <= 0 or left.max_chars <= 0:
+            room_budget = left.reserve(SECTION_CHARS)
+            if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
                 return reading
             room = Room(id=entry.id, name=entry.name, kind=entry.type)
             try:
-                section = await self._room(pager, room, ROOM_CHECKPOINT_PREFIX + name, left, way, stop_at)
+                section = await self._room(pager, room, ROOM_CHECKPOINT_PREFIX + name, room_budget, way, stop_at)
             except Exception as exc:
                 if not reading.sections:
                     raise
@@ -184,11 +185,11 @@ class WorkspaceReader:
                 return reading
             if section.messages or section.deleted or not section.caught_up:
                 reading.sections.append(section.model_copy(update={"room_name": entry.name}))
+                left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
                 return reading
             swept = pager.state.server_now_ms() if entry in plan.swept else None
             reading.rooms[entry.id] = WorkspaceRoom(seen_activity=entry.activity_ms, swept_at=swept)
-            left = left.after([*section.messages, *section.deleted])
         reading.finished = True
         return reading
 
