@@ -38,7 +38,8 @@ SHOWN_TEXT_LIMIT = 1_500
 ATTACHMENT_TEXT_LIMIT = 200
 FIELD_LIMIT = 120
 DIFF_LIMIT = 400
-# Room labels that already say what they are: a channel, a direct message, a discussion's title.
+# Room names that already say what they are: a direct message's @username, and the #name or quoted
+# discussion title that earlier versions kept in the local history as a room's name.
 LABELLED = ("#", "@", '"')
 REACTORS_SHOWN = 3
 # A last change this long after sending, and not explained by a marker, gets a "changed" marker.
@@ -324,14 +325,19 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _room(result: StreamPage | CatchUp) -> str:
-    """``#general (id GENERAL)``; a label that already says what it is (``@alice``, a quoted
-    discussion title) is shown as it is."""
+    """``#general (id GENERAL)``, or the id alone when the room's name is not known."""
+    called = _called(result.room_name)
     room_id = clean(result.room_id, 80)
-    if not result.room_name:
-        return room_id
-    name = clean(result.room_name, 80)
-    shown = name if name.startswith(LABELLED) else f"#{name}"
-    return f"{shown} (id {room_id})"
+    return f"{called} (id {room_id})" if called else room_id
+
+
+def _called(name: str | None) -> str | None:
+    """How a room is called in the text: ``#general`` for its unique name ``general``; a name that
+    already says what it is (``@alice``) as it is."""
+    if not name:
+        return None
+    label = clean(name, 80)
+    return label if label.startswith(LABELLED) else f"#{label}"
 
 
 def _catch_up_header(result: CatchUp) -> str:
@@ -488,8 +494,4 @@ def _found_line(message: FoundMessage, rooms: dict[str, str | None]) -> str:
 
 
 def _room_name(rooms: dict[str, str | None], room_id: str) -> str:
-    name = rooms.get(room_id)
-    if not name:
-        return f"room {clean(room_id, 40)}"
-    label = clean(name, 80)
-    return label if label.startswith(LABELLED) else f"#{label}"
+    return _called(rooms.get(room_id)) or f"room {clean(room_id, 40)}"

@@ -75,7 +75,7 @@ class WorkspaceReader:
             previous = await self._state(store, name, start)
             first_at = _first_at(previous, start, pager)
             entries = await self.room_list.refresh()
-            await self.catch_ups.history.remember_rooms([Room(id=e.id, name=e.name, kind=e.type) for e in entries])
+            await self.catch_ups.history.remember_rooms([entry.room() for entry in entries])
             plan = _plan(entries, previous, first_at)
             # Each room's checkpoint is saved as the room is read, so from the first room on a cancel from
             # outside (the tool's deadline) would drop rooms already marked read: the reading and the saving
@@ -171,20 +171,20 @@ class WorkspaceReader:
         reading = _Reading()
         left = budget.reserve(FRAME_CHARS)
         way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
+        checkpoint = ROOM_CHECKPOINT_PREFIX + name
         for entry in [*plan.changed, *plan.swept]:
             room_budget = left.reserve(SECTION_CHARS)
             if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
                 return reading
-            room = Room(id=entry.id, name=entry.name, kind=entry.type)
             try:
-                section = await self._room(pager, room, ROOM_CHECKPOINT_PREFIX + name, room_budget, way, stop_at)
+                section = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
             except Exception as exc:
                 if not reading.sections:
                     raise
                 reading.notes.append(_failure(entry, exc))
                 return reading
             if section.messages or section.deleted or not section.caught_up:
-                reading.sections.append(section.model_copy(update={"room_name": entry.name}))
+                reading.sections.append(section)
                 left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
                 return reading

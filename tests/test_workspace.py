@@ -18,6 +18,7 @@ from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
 from rc_mcp.emulator.workspace import iso_ms
 from rc_mcp.errors import RocketChatError, ServerUnreachable
 from rc_mcp.history import History, HistoryUnavailable
+from rc_mcp.models import Room
 from rc_mcp.render import render
 from rc_mcp.results import WorkspaceCatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
@@ -115,7 +116,7 @@ async def test_a_first_look_shows_every_room_once_urgent_ones_first(demo: Demo) 
     expected = {d["_id"] for room in ws.rooms for d in ws.find_updates(room) if ws.can_access(demo.demo.user_id, room)}
     assert sorted(messages) == sorted(expected) and len(messages) == len(set(messages))
     assert len(deleted) == len(set(deleted)) and deleted
-    assert [s.room_name for s in looks[0].sections][:2] == ["@alice", "#platform"]  # a DM and mentions first
+    assert [s.room_name for s in looks[0].sections][:2] == ["@alice", "platform"]  # a DM and mentions first
     assert all(len([*s.messages, *s.deleted]) for r in looks for s in r.sections)
     assert all(sum(len(s.messages) + len(s.deleted) for s in r.sections) <= 40 for r in looks)
     assert looks[-1].caught_up and not any(r.caught_up for r in looks[:-1])
@@ -167,6 +168,30 @@ async def test_a_spent_rate_limit_pauses_with_a_continuation(demo: Demo) -> None
     rest = await drain(demo)
     messages, _ = ids([result, *rest])
     assert len(messages) == len(set(messages))
+
+
+async def test_a_room_has_one_name_whichever_call_learned_it(demo: Demo) -> None:
+    general, dm = demo.demo.general, demo.demo.dm
+    by_name = await demo.session.catch_up(parse(CatchUpArguments, {"room_id": "#general", "since": DEMO_START}))
+    page = await demo.session.list_rooms(parse(ListRoomsArguments, {}))
+    ws = demo.demo.workspace
+    for entry in page.rooms:  # the room list names rooms as rooms.info does (a DM has no name there)
+        expected = Room.from_wire(ws.room_doc(entry.id))
+        if entry.type == "direct message":
+            expected = Room(id=entry.id, display_name=entry.name, kind=entry.type)
+        assert entry.room() == expected
+    workspace_look = await look(demo, since=DEMO_START, max_items=1000)
+    named = {s.room_id: s.room_name for s in workspace_look.sections}
+    # By id, the name comes from the local history, as the calls above left it.
+    by_id = [await demo.session.catch_up(parse(CatchUpArguments, {"room_id": room})) for room in (general, dm)]
+    assert by_name.room_name == named[general] == by_id[0].room_name == "general"
+    assert named[dm] == by_id[1].room_name == "@alice"
+    assert render(by_id[0]).startswith(f"catch_up room=#general (id {general}) |")
+    assert f"== #general (id {general}):" in render(workspace_look) and f"== @alice (id {dm}):" in render(
+        workspace_look
+    )
+    found = await demo.session.search_history(parse(SearchArguments, {"query": "release"}))
+    assert "#general" in render(found) and "##" not in render(found)
 
 
 async def test_a_second_since_on_a_workspace_checkpoint_is_refused(demo: Demo) -> None:
@@ -339,7 +364,7 @@ async def test_a_checkpoint_failing_part_way_through_loses_nothing(tmp_path: Pat
 async def test_a_partial_answer_says_once_which_room_failed_and_how_to_go_on(demo: Demo) -> None:
     demo.emulator.faults.script(SYNC_PATH, [Fault.passthrough(), Fault.passthrough(), Fault.http_502_html()])
     result = await look(demo, since=DEMO_START, max_items=1000)
-    assert [s.room_name for s in result.sections] == ["@alice", "#platform"]
+    assert [s.room_name for s in result.sections] == ["@alice", "platform"]
     assert not result.caught_up and result.continuation == {"checkpoint": "default", "max_items": 1000}
     (note,) = result.notes
     assert note.startswith("catch_up stopped at #dev (id ") and "HTTP 502" in note and "\n" not in note
@@ -347,7 +372,7 @@ async def test_a_partial_answer_says_once_which_room_failed_and_how_to_go_on(dem
     assert text.count("catch_up stopped at") == 1
     assert text.splitlines()[-1] == 'more: call catch_up {"checkpoint":"default","max_items":1000}'
     rest = await look(demo, max_items=1000)
-    assert rest.sections[0].room_name == "#dev" and rest.caught_up and not rest.notes
+    assert rest.sections[0].room_name == "dev" and rest.caught_up and not rest.notes
 
 
 async def test_a_first_room_failing_fails_the_call_and_saves_nothing(demo: Demo) -> None:
