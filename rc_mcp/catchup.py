@@ -9,6 +9,7 @@ streams were read to the end, and its watermark is a server timestamp, never the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from rc_mcp.errors import ResponseTooLarge
 from rc_mcp.history import History
 from rc_mcp.models import Deletion, Item, Message, Room, Stream, stamp_ms
 from rc_mcp.paging import Pager, Stop
-from rc_mcp.results import Budget, CatchUp
+from rc_mcp.results import FRAME_CHARS, Budget, CatchUp
 from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
 from rc_mcp.store import Checkpoint, CheckpointConflict, HistoryStore, StoreError
 from rc_mcp.times import from_ms, to_ms
@@ -42,12 +43,17 @@ class Way:
     """How a look is taken. ``start``: the since an agent named (refused for an existing checkpoint);
     ``first_ms``: where a new checkpoint starts otherwise (default: 24 hours ago); ``one_request``:
     read both streams with one lastUpdate request when nothing waits from the last call (for rooms
-    known to have changed a little); ``shared_budget``: the budget covers both streams together."""
+    known to have changed a little); ``shared_budget``: the budget covers both streams together;
+    ``whole_answer``: the look is a whole answer, not one room's section of a workspace answer, so
+    its budget sets aside the answer's header and footer, and its notes include the call's own
+    (items the server sent that were left out, counted for the whole call, which a workspace says
+    once, not in every room)."""
 
     start: datetime | None = None
     first_ms: int | None = None
     one_request: bool = False
     shared_budget: bool = False
+    whole_answer: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,12 @@ class _StreamRead:
         items = self.shown + self.rest
         count = budget.fit(items)
         return replace(self, shown=items[:count], rest=items[count:])
+
+    def refit(self, annotated: Sequence[Item], budget: Budget) -> _StreamRead:
+        """The read showing ``annotated`` (its shown items, annotated) cut again; what no longer fits
+        goes back, as read, to wait with the rest."""
+        count = budget.fit(annotated)
+        return replace(self, shown=list(annotated[:count]), rest=[*self.shown[count:], *self.rest])
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,17 @@ class CatchUpReader:
 
     async def catch_up(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way | None = None) -> CatchUp:
         store = self.store()
+        way = way or Way()
+        items = budget.reserve(FRAME_CHARS) if way.whole_answer else budget
         async with self._locks.setdefault((room.id, name), anyio.Lock()):
-            look = await self._read(pager, store, room, name, budget, way or Way())
-            notes = pager.notes()
-            messages, deletions = await self._save(store, room, name, look, notes)
-            return _result(room, name, look, messages, deletions, budget, notes)
+            look = await self._read(pager, store, room, name, items, way)
+            notes = pager.notes() if way.whole_answer else []
+            look = await self._annotated(look, items, way, notes)
+            # A cancel (the tool's deadline) landing after the save would drop a page marked read: the
+            # save finishes whatever happens, and nothing is awaited between it and the answer.
+            with anyio.CancelScope(shield=True):
+                await self._save(store, room, name, look)
+            return _result(room, name, look, budget, notes)
 
     async def _read(self, pager: Pager, store: HistoryStore, room: Room, name: str, budget: Budget, way: Way) -> _Look:
         try:
@@ -127,19 +145,23 @@ class CatchUpReader:
             if reads is not None:
                 return _Look(previous, first, *reads)
         updated = await _read_on(pager, room.id, "updated", updated_after, list(pending_u), budget)
-        rest = budget.after(updated.shown) if way.shared_budget else budget
+        rest = _left(budget, updated.shown, way)
         if updated.finished and updated.stopped is None:
             deleted = await _read_on(pager, room.id, "deleted", deleted_after, list(pending_d), rest)
         else:
             deleted = _StreamRead(list(pending_d), [], deleted_after, False, None).cut(rest)
         return _Look(previous, first, updated, deleted)
 
-    async def _save(
-        self, store: HistoryStore, room: Room, name: str, look: _Look, notes: list[str]
-    ) -> tuple[list[Message], list[Deletion]]:
-        messages = [m for m in look.updated.shown if isinstance(m, Message)]
-        deletions = [d for d in look.deleted.shown if isinstance(d, Deletion)]
-        annotated = await self.history.annotate(messages, deletions, notes)
+    async def _annotated(self, look: _Look, budget: Budget, way: Way, notes: list[str]) -> _Look:
+        """The look with what it shows annotated by the local history (change kinds, edit diffs,
+        recalled texts), and cut again: those make lines longer than the first cut counted them."""
+        messages, deletions = await self.history.annotate(_messages(look.updated), _deletions(look.deleted), notes)
+        updated = look.updated.refit(messages, budget)
+        deleted = look.deleted.refit(deletions, _left(budget, updated.shown, way))
+        return replace(look, updated=updated, deleted=deleted)
+
+    async def _save(self, store: HistoryStore, room: Room, name: str, look: _Look) -> None:
+        messages, deletions = _messages(look.updated), _deletions(look.deleted)
         try:
             await anyio.to_thread.run_sync(
                 lambda: store.save_checkpoint(
@@ -161,7 +183,6 @@ class CatchUpReader:
             ) from None
         except StoreError as exc:
             raise CheckpointError(f"the checkpoint could not be saved in the local history ({exc})") from None
-        return annotated
 
 
 async def _read_on(
@@ -189,8 +210,23 @@ async def _read_both(
     except ResponseTooLarge:
         return None
     updated = _StreamRead(rows_u, [], _last(rows_u, updated_after), True, None).cut(budget)
-    rest = budget.after(updated.shown) if way.shared_budget else budget
+    rest = _left(budget, updated.shown, way)
     return updated, _StreamRead(rows_d, [], _last(rows_d, deleted_after), True, None).cut(rest)
+
+
+def _left(budget: Budget, shown: Sequence[Item], way: Way) -> Budget:
+    """What the deleted stream may show once the updated one shows ``shown``: the characters are one
+    answer's, so always shared; the items too across a workspace, and per stream for one room."""
+    left = budget.after(shown)
+    return left if way.shared_budget else replace(left, max_items=budget.max_items)
+
+
+def _messages(read: _StreamRead) -> list[Message]:
+    return [m for m in read.shown if isinstance(m, Message)]
+
+
+def _deletions(read: _StreamRead) -> list[Deletion]:
+    return [d for d in read.shown if isinstance(d, Deletion)]
 
 
 def _last(rows: list[Item], position: int) -> int:
@@ -206,15 +242,7 @@ def _caught_up_at(look: _Look) -> int | None:
     return caught_up_at
 
 
-def _result(
-    room: Room,
-    name: str,
-    look: _Look,
-    messages: list[Message],
-    deletions: list[Deletion],
-    budget: Budget,
-    notes: list[str],
-) -> CatchUp:
+def _result(room: Room, name: str, look: _Look, budget: Budget, notes: list[str]) -> CatchUp:
     continuation: dict[str, Any] | None = None
     if not look.caught_up:
         continuation = {"room_id": room.id, "checkpoint": name}
@@ -229,8 +257,8 @@ def _result(
         room_name=room.label,
         checkpoint=name,
         since=_since(look),
-        messages=messages,
-        deleted=deletions,
+        messages=_messages(look.updated),
+        deleted=_deletions(look.deleted),
         continuation=continuation,
         watermark=str(caught_up_at) if caught_up_at is not None else None,
         caught_up=look.caught_up,

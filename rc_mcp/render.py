@@ -15,8 +15,6 @@ from typing import Any
 
 from rc_mcp.models import Attachment, Deletion, FileRef, Message, Reaction, RoomEntry, Stream
 from rc_mcp.results import (
-    ATTACHMENT_TEXT_LIMIT,
-    SHOWN_TEXT_LIMIT,
     CatchUp,
     FoundMessage,
     RoomPage,
@@ -34,8 +32,14 @@ LIST_ROOMS_TOOL = "list_rooms"
 SEARCH_TOOL = "search_history"
 ROOMS_NAMED = 5
 
+# How much of one text the agent sees; longer texts end with a visible "…[+N chars]". The output
+# budget counts the lines as rendered with these (results.estimate_chars).
+SHOWN_TEXT_LIMIT = 1_500
+ATTACHMENT_TEXT_LIMIT = 200
 FIELD_LIMIT = 120
-# Room labels that already say what they are: a channel, a direct message, a discussion's title.
+DIFF_LIMIT = 400
+# Room names that already say what they are: a direct message's @username, and the #name or quoted
+# discussion title that earlier versions kept in the local history as a room's name.
 LABELLED = ("#", "@", '"')
 REACTORS_SHOWN = 3
 # A last change this long after sending, and not explained by a marker, gets a "changed" marker.
@@ -172,6 +176,9 @@ def _workspace(result: WorkspaceCatchUp) -> str:
     for section in result.sections:
         counts = f"{_count(len(section.messages), 'changed message')}{_kinds(section.messages)}, "
         lines.append(f"== {_room(section)}: {counts}{_count(len(section.deleted), 'deletion')} ==")
+        # A section's own notes only (what the history could not do for this room): the call's notes,
+        # a time limit included, are said once, above.
+        lines.extend(f"note: {clean(note, 600)}" for note in section.notes)
         lines.extend(_catch_up_body(section))
     if not result.sections:
         lines.append(f"(nothing changed in any room since the last look; first looks start {iso(result.since)})")
@@ -187,8 +194,13 @@ def _lines(items: list[Message] | list[Deletion]) -> list[str]:
         if moment.date() != day:
             day = moment.date()
             lines.append(f"{day.isoformat()} (UTC)")
-        lines.append(message_line(item) if isinstance(item, Message) else deletion_line(item))
+        lines.append(item_line(item))
     return lines
+
+
+def item_line(item: Message | Deletion) -> str:
+    """One message or deletion, on a single line."""
+    return message_line(item) if isinstance(item, Message) else deletion_line(item)
 
 
 def message_line(message: Message, first: list[str] | None = None) -> str:
@@ -231,14 +243,14 @@ def _markers(message: Message) -> list[str]:
     if change is not None and change.kinds != ["new"]:
         words = [CHANGE_WORDS[k] for k in change.kinds if not (k == "edited" and message.edited_at)]
         if diff and not message.edited_at:
-            words = [f"text edited: {clean(diff, 400)}" if w == CHANGE_WORDS["edited"] else w for w in words]
+            words = [f"text edited: {clean(diff, DIFF_LIMIT)}" if w == CHANGE_WORDS["edited"] else w for w in words]
         if words:
             out.append("; ".join(words))
     if message.encrypted:
         out.append("encrypted: text not readable")
     if message.edited_at is not None and message.type != "rm":
         by = f" by {clean(message.edited_by, 80)}" if message.edited_by and message.edited_by != message.author else ""
-        what = f": {clean(diff, 400)}" if diff else ""
+        what = f": {clean(diff, DIFF_LIMIT)}" if diff else ""
         out.append(f"edited {_clock(message.edited_at)}{by}{what}")
     if message.thread_id:
         also = ", also sent to room" if message.shown_in_room else ""
@@ -313,14 +325,19 @@ def _clock(moment: datetime | None) -> str:
 
 
 def _room(result: StreamPage | CatchUp) -> str:
-    """``#general (id GENERAL)``; a label that already says what it is (``@alice``, a quoted
-    discussion title) is shown as it is."""
+    """``#general (id GENERAL)``, or the id alone when the room's name is not known."""
+    called = _called(result.room_name)
     room_id = clean(result.room_id, 80)
-    if not result.room_name:
-        return room_id
-    name = clean(result.room_name, 80)
-    shown = name if name.startswith(LABELLED) else f"#{name}"
-    return f"{shown} (id {room_id})"
+    return f"{called} (id {room_id})" if called else room_id
+
+
+def _called(name: str | None) -> str | None:
+    """How a room is called in the text: ``#general`` for its unique name ``general``; a name that
+    already says what it is (``@alice``) as it is."""
+    if not name:
+        return None
+    label = clean(name, 80)
+    return label if label.startswith(LABELLED) else f"#{label}"
 
 
 def _catch_up_header(result: CatchUp) -> str:
@@ -477,8 +494,4 @@ def _found_line(message: FoundMessage, rooms: dict[str, str | None]) -> str:
 
 
 def _room_name(rooms: dict[str, str | None], room_id: str) -> str:
-    name = rooms.get(room_id)
-    if not name:
-        return f"room {clean(room_id, 40)}"
-    label = clean(name, 80)
-    return label if label.startswith(LABELLED) else f"#{label}"
+    return _called(rooms.get(room_id)) or f"room {clean(room_id, 40)}"

@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rc_mcp.models import Deletion, Item, Message, RoomEntry, Stream, UtcTime
 from rc_mcp.rules import Mode
 
-# How much of one text the agent sees (longer texts end with a visible "…[+N chars]"), and what a
-# line costs besides its text (time, id, author, markers): the output budget counts with these.
-SHOWN_TEXT_LIMIT = 1_500
-ATTACHMENT_TEXT_LIMIT = 200
-LINE_OVERHEAD_CHARS = 90
+# What the output budget counts besides the items' lines: per line, its line break and at most a date
+# line before it; per answer, its header and footer; per room of a workspace answer, its section
+# header and stream labels. (Notes are not counted: they are few and short.)
+LINE_SHARE_CHARS = 20
+FRAME_CHARS = 500
+SECTION_CHARS = 200
 
 # Why a call stopped before it read everything it could show.
 CutShort = Literal["rate_limit", "deadline", "request_budget"]
@@ -86,14 +87,11 @@ class CatchUp(_Result):
 
 
 def estimate_chars(item: Item) -> int:
-    """About how many characters an item's line takes."""
-    if isinstance(item, Deletion):
-        return LINE_OVERHEAD_CHARS
-    attachments = sum(
-        min(len(a.text or ""), ATTACHMENT_TEXT_LIMIT) + sum(len(f.title) + len(f.value) for f in a.fields)
-        for a in item.attachments
-    )
-    return LINE_OVERHEAD_CHARS + min(len(item.text), SHOWN_TEXT_LIMIT) + attachments
+    """The characters an item adds to the text answer: its line exactly as rendered (recalled texts and
+    edit diffs included, once the history has annotated it), and its share of the lines around it."""
+    from rc_mcp.render import item_line  # render builds on this module, so it is imported when first used
+
+    return len(item_line(item)) + LINE_SHARE_CHARS
 
 
 class WorkspaceCatchUp(BaseModel):
@@ -195,3 +193,7 @@ class Budget:
     def after(self, shown: Sequence[Item]) -> Budget:
         """What is left once ``shown`` is shown."""
         return Budget(self.max_items - len(shown), self.max_chars - sum(map(estimate_chars, shown)))
+
+    def reserve(self, chars: int) -> Budget:
+        """What is left for items once ``chars`` are set aside for other lines (headers, footers)."""
+        return Budget(self.max_items, self.max_chars - chars)

@@ -116,10 +116,10 @@ class Session:
     async def list_rooms(self, arguments: ListRoomsArguments) -> RoomPage:
         """The rooms the account is in, most recent activity first, with unread counts and mentions."""
         entries = await self.room_list.refresh()
-        await self.history.remember_rooms([Room(id=e.id, name=e.name, kind=e.type) for e in entries])
+        await self.history.remember_rooms([entry.room() for entry in entries])
         for entry in entries:
             if entry.name.startswith("#"):
-                self.rooms.known(entry.name, Room(id=entry.id, name=entry.name[1:], kind=entry.type))
+                self.rooms.known(entry.name, entry.room())
         wanted = (arguments.query or "").strip().casefold()
         matching = [e for e in entries if wanted in e.name.casefold()] if wanted else entries
         offset, count = arguments.offset or 0, arguments.count or DEFAULT_COUNT

@@ -8,16 +8,19 @@ through cursors where the server has them, and through ``lastUpdate`` where it d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from rc_mcp.errors import RateLimited, ServerUnreachable
 from rc_mcp.history import History
 from rc_mcp.models import Deletion, Item, Message, Room, stamp_ms
 from rc_mcp.paging import SLACK, Pager, Stop, millisecond_boundary
-from rc_mcp.results import Budget, StreamPage
+from rc_mcp.results import FRAME_CHARS, Budget, StreamPage
 from rc_mcp.rules import SyncPlan
 from rc_mcp.times import from_ms
+
+_I = TypeVar("_I", Message, Deletion)
 
 
 async def read_stream(pager: Pager, history: History, room: Room, plan: SyncPlan, budget: Budget) -> StreamPage:
@@ -27,10 +30,16 @@ async def read_stream(pager: Pager, history: History, room: Room, plan: SyncPlan
     if not gathered.rows and gathered.stopped is not None:
         raise stopped_error(gathered.stopped, pager)
     window = gathered.rows[plan.offset :]
-    cut = budget.fit(window)
-    if cut < len(window):
-        cut = millisecond_boundary(window, cut)
-    shown = window[:cut]
+    budget = budget.reserve(FRAME_CHARS)
+    cut = _fitting(budget, window)
+    notes = pager.notes()
+    messages, deletions = await history.annotate(_of(Message, window[:cut]), _of(Deletion, window[:cut]), notes)
+    # Change kinds, edit diffs and recalled texts make lines longer than the first cut counted them:
+    # cut again, and what no longer fits comes with the next page.
+    annotated: list[Item] = [*messages, *deletions]  # one stream: one of the two is empty
+    cut = _fitting(budget, annotated)
+    shown = annotated[:cut]
+    messages, deletions = _of(Message, shown), _of(Deletion, shown)
     more = cut < len(window) or not gathered.complete
     # Rows skipped by offset were read too: the next page starts after everything read so far.
     edge = shown[-1] if shown else (gathered.rows[-1] if gathered.rows else None)
@@ -39,10 +48,6 @@ async def read_stream(pager: Pager, history: History, room: Room, plan: SyncPlan
         pager.kept.keep(room.id, plan.stream, plan.forward, far, window[cut:], gathered.reached_end)
     near = str(stamp_ms(shown[0])) if shown else None
     far_cursor = str(far) if more else None
-    notes = pager.notes()
-    messages = [item for item in shown if isinstance(item, Message)]
-    deletions = [item for item in shown if isinstance(item, Deletion)]
-    messages, deletions = await history.annotate(messages, deletions, notes)
     await history.record(messages, deletions, notes)
     stop = gathered.stopped
     return StreamPage(
@@ -62,6 +67,16 @@ async def read_stream(pager: Pager, history: History, room: Room, plan: SyncPlan
         retry_after_seconds=stop.retry_after_seconds if stop else None,
         notes=notes,
     )
+
+
+def _fitting(budget: Budget, window: list[Item]) -> int:
+    """How many leading items of ``window`` to show: within the budget, never splitting a millisecond."""
+    cut = budget.fit(window)
+    return millisecond_boundary(window, cut) if cut < len(window) else cut
+
+
+def _of(kind: type[_I], items: Sequence[Item]) -> list[_I]:
+    return [item for item in items if isinstance(item, kind)]
 
 
 def stopped_error(stop: Stop, pager: Pager) -> Exception:

@@ -11,24 +11,35 @@ whole workspace was last swept. Budgets apply across rooms; ``more:`` resumes wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import anyio
 
 from rc_mcp.catchup import FIRST_LOOK, CatchUpReader, CheckpointError, Way
+from rc_mcp.errors import RocketChatError
 from rc_mcp.models import Room, RoomEntry
-from rc_mcp.paging import Pager
-from rc_mcp.results import Budget, CatchUp, WorkspaceCatchUp
+from rc_mcp.paging import Pager, Stop
+from rc_mcp.results import FRAME_CHARS, SECTION_CHARS, Budget, CatchUp, WorkspaceCatchUp
 from rc_mcp.rooms import RoomList
 from rc_mcp.rules import DEFAULT_CATCH_UP_ITEMS, DEFAULT_CHARS, ArgumentError
+from rc_mcp.sanitize import one_line
 from rc_mcp.store import CheckpointConflict, HistoryStore, StoreError, WorkspaceRoom, WorkspaceState
+from rc_mcp.streams import stopped_error
 from rc_mcp.times import from_ms, to_ms
+
+log = logging.getLogger(__name__)
 
 # Quiet rooms re-read per call, for the changes that do not move a room's activity.
 SWEEP_PER_CALL = 2
 # Room checkpoints of a workspace checkpoint are named with a character room-level names cannot hold.
 ROOM_CHECKPOINT_PREFIX = "workspace/"
+# No room is read in the last second before the call's own deadline: that second saves the workspace
+# checkpoint and renders the answer.
+SAVE_SECONDS = 1.0
+# How much of an error's text a note repeats.
+REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,17 @@ class _Plan:
     swept: list[RoomEntry]
     sweep_cursor: str  # "" to start over
     wrapped: bool
+
+
+@dataclass
+class _Reading:
+    """What one call read: the sections to show, the rooms read to their end, whether every planned
+    room was, and notes on what failed (a room that could not be read, a checkpoint not saved)."""
+
+    sections: list[CatchUp] = field(default_factory=list)
+    rooms: dict[str, WorkspaceRoom] = field(default_factory=dict)
+    finished: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 class WorkspaceReader:
@@ -53,15 +75,17 @@ class WorkspaceReader:
             previous = await self._state(store, name, start)
             first_at = _first_at(previous, start, pager)
             entries = await self.room_list.refresh()
-            await self.catch_ups.history.remember_rooms([Room(id=e.id, name=e.name, kind=e.type) for e in entries])
+            await self.catch_ups.history.remember_rooms([entry.room() for entry in entries])
             plan = _plan(entries, previous, first_at)
-            sections, rooms, finished = await self._look(pager, name, first_at, plan, budget)
-            swept = sum(1 for entry in plan.swept if entry.id in rooms)
-            swept_at = previous.swept_at if previous else None
-            if finished and plan.wrapped:
-                swept_at = pager.state.server_now_ms()
-            cursor = plan.sweep_cursor if finished else (previous.sweep_cursor if previous else "")
-            await self._save(store, previous, name, first_at, cursor, swept_at, rooms)
+            # Each room's checkpoint is saved as the room is read, so from the first room on a cancel from
+            # outside (the tool's deadline) would drop rooms already marked read: the reading and the saving
+            # are shielded from it, and the rooms are read only until shortly before it instead.
+            stop_at = anyio.current_effective_deadline() - SAVE_SECONDS
+            with anyio.CancelScope(shield=True):
+                reading = await self._look(pager, name, first_at, plan, budget, stop_at)
+                swept_at = await self._save_reading(store, previous, name, first_at, plan, reading, pager)
+            sections = reading.sections
+            swept = sum(1 for entry in plan.swept if entry.id in reading.rooms)
             return WorkspaceCatchUp(
                 checkpoint=name,
                 since=from_ms(first_at),
@@ -70,11 +94,11 @@ class WorkspaceReader:
                 rooms_changed=len(plan.changed),
                 rooms_swept=swept,
                 swept_at=from_ms(swept_at) if swept_at is not None else None,
-                caught_up=finished,
-                continuation=None if finished else _continuation(name, budget),
+                caught_up=reading.finished,
+                continuation=None if reading.finished else _continuation(name, budget),
                 cut_short=next((s.cut_short for s in sections if s.cut_short), None),
                 retry_after_seconds=next((s.retry_after_seconds for s in sections if s.retry_after_seconds), None),
-                notes=pager.notes(),
+                notes=[*pager.notes(), *reading.notes],
             )
 
     async def _state(self, store: HistoryStore, name: str, start: datetime | None) -> WorkspaceState | None:
@@ -88,6 +112,35 @@ class WorkspaceReader:
                 "or pick a new checkpoint name to start over from another time"
             )
         return previous
+
+    async def _save_reading(
+        self,
+        store: HistoryStore,
+        previous: WorkspaceState | None,
+        name: str,
+        first_at: int,
+        plan: _Plan,
+        reading: _Reading,
+        pager: Pager,
+    ) -> int | None:
+        """Save where the call stopped; when the whole workspace was last swept, as saved."""
+        swept_at = previous.swept_at if previous else None
+        cursor = previous.sweep_cursor if previous else ""
+        if reading.finished:
+            cursor = plan.sweep_cursor
+            if plan.wrapped:
+                swept_at = pager.state.server_now_ms()
+        try:
+            await self._save(store, previous, name, first_at, cursor, swept_at, reading.rooms)
+        except CheckpointError as exc:
+            if not reading.sections:
+                raise
+            # The rooms shown are saved in their own checkpoints: the next call reads them again and
+            # shows only what is newer.
+            reading.finished = False
+            reading.notes.append(one_line(str(exc), REASON_CHARS))
+            return previous.swept_at if previous else None
+        return swept_at
 
     async def _save(
         self,
@@ -111,26 +164,58 @@ class WorkspaceReader:
             raise CheckpointError(f"the workspace checkpoint could not be saved ({exc})") from None
 
     async def _look(
-        self, pager: Pager, name: str, first_at: int, plan: _Plan, budget: Budget
-    ) -> tuple[list[CatchUp], dict[str, WorkspaceRoom], bool]:
-        """Each room in turn, within one budget; the rooms read to their end are marked seen."""
-        sections: list[CatchUp] = []
-        rooms: dict[str, WorkspaceRoom] = {}
-        left = budget
-        way = Way(first_ms=first_at, one_request=True, shared_budget=True)
+        self, pager: Pager, name: str, first_at: int, plan: _Plan, budget: Budget, stop_at: float
+    ) -> _Reading:
+        """Each room in turn, within one budget; the rooms read to their end are marked seen. A room
+        that fails ends the call with the rooms before it, or, when none had anything to show, fails it."""
+        reading = _Reading()
+        left = budget.reserve(FRAME_CHARS)
+        way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
+        checkpoint = ROOM_CHECKPOINT_PREFIX + name
         for entry in [*plan.changed, *plan.swept]:
-            if left.max_items <= 0 or left.max_chars <= 0:
-                return sections, rooms, False
-            room = Room(id=entry.id, name=entry.name, kind=entry.type)
-            section = await self.catch_ups.catch_up(pager, room, ROOM_CHECKPOINT_PREFIX + name, left, way)
+            room_budget = left.reserve(SECTION_CHARS)
+            if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
+                return reading
+            try:
+                section = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
+            except Exception as exc:
+                if not reading.sections:
+                    raise
+                reading.notes.append(_failure(entry, exc))
+                return reading
             if section.messages or section.deleted or not section.caught_up:
-                sections.append(section.model_copy(update={"room_name": entry.name}))
+                reading.sections.append(section)
+                left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
-                return sections, rooms, False
+                return reading
             swept = pager.state.server_now_ms() if entry in plan.swept else None
-            rooms[entry.id] = WorkspaceRoom(seen_activity=entry.activity_ms, swept_at=swept)
-            left = left.after([*section.messages, *section.deleted])
-        return sections, rooms, True
+            reading.rooms[entry.id] = WorkspaceRoom(seen_activity=entry.activity_ms, swept_at=swept)
+        reading.finished = True
+        return reading
+
+    async def _room(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way, stop_at: float) -> CatchUp:
+        """One room's catch-up, unless the call's deadline comes first (then ServerUnreachable). Its
+        checkpoint is saved last, with nothing to wait for after it, so a room cancelled here is unread."""
+        section: CatchUp | None = None
+        with anyio.CancelScope(deadline=stop_at):
+            section = await self.catch_ups.catch_up(pager, room, name, budget, way)
+        if section is None:
+            raise stopped_error(Stop("deadline"), pager)
+        return section
+
+
+def _failure(entry: RoomEntry, exc: Exception) -> str:
+    """The note for a room that failed, on one clean line."""
+    if isinstance(exc, RocketChatError | CheckpointError):
+        why = one_line(str(exc), REASON_CHARS)
+    else:
+        log.exception("workspace catch_up: reading room %s failed unexpectedly", entry.id)
+        why = f"an unexpected error ({type(exc).__name__}); the details are in rc-mcp's log."
+    room = one_line(f"{entry.name} (id {entry.id})", REASON_CHARS)
+    return (
+        f"catch_up stopped at {room}, which could not be read: {why} "
+        "The rooms above are complete; the next call goes on from there."
+    )
 
 
 def _first_at(previous: WorkspaceState | None, start: datetime | None, pager: Pager) -> int:

@@ -17,8 +17,8 @@ import pytest
 from rc_mcp.emulator import demo_workspace
 from rc_mcp.emulator.seed import DEMO_START
 from rc_mcp.models import Deletion, Message
-from rc_mcp.render import SYSTEM_EVENTS, clean, json_line, message_line, render
-from rc_mcp.results import SHOWN_TEXT_LIMIT, CatchUp, StreamPage
+from rc_mcp.render import SHOWN_TEXT_LIMIT, SYSTEM_EVENTS, clean, json_line, message_line, render
+from rc_mcp.results import CatchUp, StreamPage
 from rc_mcp.times import to_ms
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
-from rc_mcp.emulator import Emulator, RateLimiter, demo_workspace
+from rc_mcp import workspace
+from rc_mcp.emulator import Emulator, Fault, RateLimiter, demo_workspace
 from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
+from rc_mcp.emulator.workspace import iso_ms
+from rc_mcp.errors import RocketChatError, ServerUnreachable
 from rc_mcp.history import History, HistoryUnavailable
+from rc_mcp.models import Room
 from rc_mcp.render import render
 from rc_mcp.results import WorkspaceCatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
 from rc_mcp.session import Session
-from rc_mcp.store import FILE_NAME, open_store
-from tests.conftest import SYNC_PATH, settings_for
+from rc_mcp.store import FILE_NAME, HistoryStore, MessageStore, StoreError, open_store
+from tests.conftest import SYNC_PATH, T0, Harness, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -111,7 +116,7 @@ async def test_a_first_look_shows_every_room_once_urgent_ones_first(demo: Demo) 
     expected = {d["_id"] for room in ws.rooms for d in ws.find_updates(room) if ws.can_access(demo.demo.user_id, room)}
     assert sorted(messages) == sorted(expected) and len(messages) == len(set(messages))
     assert len(deleted) == len(set(deleted)) and deleted
-    assert [s.room_name for s in looks[0].sections][:2] == ["@alice", "#platform"]  # a DM and mentions first
+    assert [s.room_name for s in looks[0].sections][:2] == ["@alice", "platform"]  # a DM and mentions first
     assert all(len([*s.messages, *s.deleted]) for r in looks for s in r.sections)
     assert all(sum(len(s.messages) + len(s.deleted) for s in r.sections) <= 40 for r in looks)
     assert looks[-1].caught_up and not any(r.caught_up for r in looks[:-1])
@@ -165,6 +170,30 @@ async def test_a_spent_rate_limit_pauses_with_a_continuation(demo: Demo) -> None
     assert len(messages) == len(set(messages))
 
 
+async def test_a_room_has_one_name_whichever_call_learned_it(demo: Demo) -> None:
+    general, dm = demo.demo.general, demo.demo.dm
+    by_name = await demo.session.catch_up(parse(CatchUpArguments, {"room_id": "#general", "since": DEMO_START}))
+    page = await demo.session.list_rooms(parse(ListRoomsArguments, {}))
+    ws = demo.demo.workspace
+    for entry in page.rooms:  # the room list names rooms as rooms.info does (a DM has no name there)
+        expected = Room.from_wire(ws.room_doc(entry.id))
+        if entry.type == "direct message":
+            expected = Room(id=entry.id, display_name=entry.name, kind=entry.type)
+        assert entry.room() == expected
+    workspace_look = await look(demo, since=DEMO_START, max_items=1000)
+    named = {s.room_id: s.room_name for s in workspace_look.sections}
+    # By id, the name comes from the local history, as the calls above left it.
+    by_id = [await demo.session.catch_up(parse(CatchUpArguments, {"room_id": room})) for room in (general, dm)]
+    assert by_name.room_name == named[general] == by_id[0].room_name == "general"
+    assert named[dm] == by_id[1].room_name == "@alice"
+    assert render(by_id[0]).startswith(f"catch_up room=#general (id {general}) |")
+    assert f"== #general (id {general}):" in render(workspace_look) and f"== @alice (id {dm}):" in render(
+        workspace_look
+    )
+    found = await demo.session.search_history(parse(SearchArguments, {"query": "release"}))
+    assert "#general" in render(found) and "##" not in render(found)
+
+
 async def test_a_second_since_on_a_workspace_checkpoint_is_refused(demo: Demo) -> None:
     await drain(demo, since=DEMO_START, max_items=1000)
     with pytest.raises(ArgumentError, match="already exists"):
@@ -199,3 +228,191 @@ async def test_search_says_when_history_is_off_or_the_query_has_no_words(demo: D
     async with Session(settings_for("http://rc.test", made.user_id, made.token), transport=transport) as session:
         with pytest.raises(HistoryUnavailable, match="search_history needs the local history"):
             await session.search_history(parse(SearchArguments, {"query": "release"}))
+
+
+# --- a failure part way through a call loses nothing --------------------------------------------
+
+
+class Failing(httpx.AsyncBaseTransport):
+    """The emulator, except that the ``nth`` chat.syncMessages request of the session fails with ``failure``."""
+
+    def __init__(self, emulator: Emulator, nth: int, failure: str) -> None:
+        self.inner = httpx.ASGITransport(app=emulator.app)
+        self.emulator = emulator
+        self.nth = nth
+        self.failure = failure
+        self.sync_requests = 0
+        self.call = anyio.CancelScope()  # the scope of the tool call under way
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == SYNC_PATH:
+            self.sync_requests += 1
+            if self.sync_requests == self.nth:
+                self.fail()
+        return await self.inner.handle_async_request(request)
+
+    def fail(self) -> None:
+        if self.failure == "unreachable":
+            raise httpx.ConnectError("connection refused")
+        if self.failure == "a bug":
+            raise RuntimeError("a bug in rc-mcp or a library")
+        if self.failure == "deadline":
+            # What the tool's own deadline (server.py's fail_after) does when it passes: cancel the call.
+            self.call.cancel()
+        elif self.failure == "not allowed":
+            body = b'{"success":false,"error":"error-not-allowed","errorType":"error-not-allowed"}'
+            self.emulator.faults.arm(SYNC_PATH, Fault.raw(400, body, [("content-type", "application/json")]))
+        else:
+            self.emulator.faults.arm(SYNC_PATH, Fault.http_500_json())
+
+
+class FailingStore:
+    """A real local history whose method ``failing`` fails on its ``nth`` call, as a full disk or a
+    damaged file would make it."""
+
+    def __init__(self, store: HistoryStore, failing: str, nth: int | None) -> None:  # None: every call
+        self.store = store
+        self.failing = failing
+        self.nth = nth
+        self.saves = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.failing:
+            return getattr(self.store, name)
+
+        def save(*args: Any, **kwargs: Any) -> Any:
+            self.saves += 1
+            if self.nth in (None, self.saves):
+                raise StoreError("disk I/O error")
+            return getattr(self.store, name)(*args, **kwargs)
+
+        return save
+
+
+async def every_id_shown(session: Session, transport: Failing | None = None) -> tuple[list[str], list[str], int]:
+    """Workspace catch-ups from the demo's start until caught up, as an agent makes them: after an
+    error it calls again. Every message and deletion id any answer showed, and how many calls failed."""
+    messages: list[str] = []
+    deleted: list[str] = []
+    failed = 0
+    arguments: dict[str, Any] = {"since": DEMO_START}
+    for _ in range(30):
+        try:
+            with anyio.CancelScope() as call:
+                if transport is not None:
+                    transport.call = call
+                result = await session.catch_up(parse(CatchUpArguments, arguments))
+        except Exception:  # the agent reads the error (an unexpected one too) and calls again
+            failed += 1
+            continue
+        if call.cancelled_caught:  # the agent gets "did not finish within …" and calls again
+            failed += 1
+            continue
+        assert isinstance(result, WorkspaceCatchUp)
+        arguments.pop("since", None)  # the checkpoint exists now
+        messages.extend(m.id for section in result.sections for m in section.messages)
+        deleted.extend(d.id for section in result.sections for d in section.deleted)
+        if result.caught_up:
+            return messages, deleted, failed
+    raise AssertionError("never caught up")
+
+
+def assert_each_shown_once(demo: DemoWorkspace, messages: list[str], deleted: list[str]) -> None:
+    """Every message and deletion of the rooms the agent is in was shown, each exactly once."""
+    ws = demo.workspace
+    rooms = [room for room in ws.rooms if ws.can_access(demo.user_id, room)]
+    expected = [d["_id"] for room in rooms for d in ws.find_updates(room)]
+    expected_deleted = [d["_id"] for room in rooms for d in ws.find_deleted(room)]
+    lost = len(set(expected) - set(messages)) + len(set(expected_deleted) - set(deleted))
+    assert not lost, f"{lost} of {len(expected) + len(expected_deleted)} changes never reached the agent"
+    assert (sorted(messages), sorted(deleted)) == (sorted(expected), sorted(expected_deleted))
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "http 500", "not allowed", "deadline", "a bug"])
+@pytest.mark.parametrize("nth", range(1, 7))  # the first look reads 6 rooms, one request each
+async def test_a_request_failing_part_way_through_loses_nothing(tmp_path: Path, failure: str, nth: int) -> None:
+    made = demo_workspace()
+    emulator = Emulator(made.workspace)
+    transport = Failing(emulator, nth, failure)
+    opened = open_store(tmp_path / FILE_NAME, "demo", max_messages=100_000, max_age_days=3650)
+    assert opened.store is not None
+    settings = settings_for("http://rc.test", made.user_id, made.token)
+    async with Session(settings, transport=transport, history=History(opened.store)) as session:
+        messages, deleted, _ = await every_id_shown(session, transport)
+    opened.store.close()
+    assert transport.sync_requests >= nth  # the failure happened
+    assert_each_shown_once(made, messages, deleted)
+
+
+@pytest.mark.parametrize(
+    ("failing", "nth"), [*(("save_checkpoint", nth) for nth in range(1, 7)), ("save_workspace", 1)]
+)
+async def test_a_checkpoint_failing_part_way_through_loses_nothing(tmp_path: Path, failing: str, nth: int) -> None:
+    made = demo_workspace()
+    opened = open_store(tmp_path / FILE_NAME, "demo", max_messages=100_000, max_age_days=3650)
+    assert opened.store is not None
+    store = FailingStore(opened.store, failing, nth)
+    settings = settings_for("http://rc.test", made.user_id, made.token)
+    transport = httpx.ASGITransport(app=Emulator(made.workspace).app)
+    async with Session(settings, transport=transport, history=History(store)) as session:  # type: ignore[arg-type]
+        messages, deleted, failed = await every_id_shown(session)
+    opened.store.close()
+    assert store.saves >= nth and failed == (1 if nth == 1 and failing == "save_checkpoint" else 0)
+    assert_each_shown_once(made, messages, deleted)
+
+
+async def test_a_partial_answer_says_once_which_room_failed_and_how_to_go_on(demo: Demo) -> None:
+    demo.emulator.faults.script(SYNC_PATH, [Fault.passthrough(), Fault.passthrough(), Fault.http_502_html()])
+    result = await look(demo, since=DEMO_START, max_items=1000)
+    assert [s.room_name for s in result.sections] == ["@alice", "platform"]
+    assert not result.caught_up and result.continuation == {"checkpoint": "default", "max_items": 1000}
+    (note,) = result.notes
+    assert note.startswith("catch_up stopped at #dev (id ") and "HTTP 502" in note and "\n" not in note
+    text = render(result)
+    assert text.count("catch_up stopped at") == 1
+    assert text.splitlines()[-1] == 'more: call catch_up {"checkpoint":"default","max_items":1000}'
+    rest = await look(demo, max_items=1000)
+    assert rest.sections[0].room_name == "dev" and rest.caught_up and not rest.notes
+
+
+async def test_a_first_room_failing_fails_the_call_and_saves_nothing(demo: Demo) -> None:
+    demo.emulator.faults.arm(SYNC_PATH, Fault.http_500_json())
+    with pytest.raises(RocketChatError, match="HTTP 500"):
+        await look(demo, since=DEMO_START)
+    assert demo.session.catch_ups.store().workspace("default") is None
+
+
+async def test_no_room_is_read_once_only_the_time_to_save_is_left(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workspace, "SAVE_SECONDS", 3600.0)
+    with anyio.fail_after(1800):  # as server.py's deadline, far off: only the time kept back for saving has come
+        with pytest.raises(ServerUnreachable, match="did not finish answering in time"):
+            await look(demo, since=DEMO_START)
+    assert demo.requests(SYNC_PATH) == 0
+
+
+async def test_each_note_is_said_once_and_every_room_note_is_shown(harness: Harness) -> None:
+    ws = harness.workspace
+    for name in ("one", "two"):
+        ws.post(ws.add_room(name, members=["user"], at=T0).id, "admin", f"hello {name}", at=T0 + 1000)
+
+    def one_row_without_an_id(request: httpx.Request, body: Any) -> Any:
+        if request.url.path == SYNC_PATH and isinstance(body.get("result"), dict):
+            body["result"]["updated"].append({"_id": "", "msg": "no id", "ts": iso_ms(T0 + 2000)})
+        return body
+
+    harness.mangle(one_row_without_an_id)
+    store = MessageStore(harness.state_dir / FILE_NAME, "USER", max_messages=1000, max_age_days=30)
+    history = History(FailingStore(store, "known", None))  # type: ignore[arg-type]
+    async with Session(harness.settings, transport=harness.transport, history=history, clock=harness.clock) as session:
+        result = await session.catch_up(parse(CatchUpArguments, {"since": iso_ms(T0)}))
+    store.close()
+    assert isinstance(result, WorkspaceCatchUp) and len(result.sections) == 2
+    skipped = "2 items from the server had no id or no valid time and were left out (they move no position)"
+    unread = "local history could not be read, so change kinds and recalled texts are missing"
+    assert result.notes == [skipped]  # both rooms' rows, counted once for the call
+    assert all(len(s.notes) == 1 and s.notes[0].startswith(unread) for s in result.sections)
+    lines = render(result).splitlines()
+    assert sum(skipped in line for line in lines) == 1 and sum(unread in line for line in lines) == 2
+    for section in ("== #one", "== #two"):  # each room's note right under its header
+        header = next(i for i, line in enumerate(lines) if line.startswith(section))
+        assert lines[header + 1].startswith(f"note: {unread}")
