@@ -157,10 +157,25 @@ def test_migrations_run_in_order_each_in_one_transaction(tmp_path: Path, monkeyp
 
 
 def test_accounts_do_not_see_each_other(tmp_path: Path) -> None:
+    """Two accounts in one file share nothing: messages, checkpoints, pending items, room names,
+    search results and workspace positions are each the account's own."""
     store = open_store(tmp_path)
-    store.record([message("a")])
+    store.record([message("a", "findable words")])
+    store.save_checkpoint(
+        None, room_id="R", name="cp", updated_after=1, deleted_after=1, caught_up_at=None,
+        pending_messages=[message("p")], pending_deletions=[Deletion(id="q", deleted_at=T)],
+    )  # fmt: skip
+    store.remember_room("R", "general")
+    store.save_workspace(None, name="ws", first_at=1, sweep_cursor="", swept_at=None, rooms={})
     other = MessageStore(store.path, "https://other|u2", max_messages=10, max_age_days=1)
     assert other.known(["a"]) == {}
+    assert other.checkpoint("R", "cp") is None and other.pending("R", "cp") == ([], [])
+    assert other.room_name("R") is None and other.workspace("ws") is None
+    assert other.search("findable") == [] and other.search_span().messages == 0
+    # and the first account still has all of it
+    assert store.pending("R", "cp") != ([], []) and store.search("findable") != []
+    other.close()
+    store.close()
 
 
 def test_size_cap_keeps_the_most_recently_seen(tmp_path: Path) -> None:
