@@ -21,7 +21,7 @@ from rc_mcp.errors import AuthenticationFailed
 from rc_mcp.history import History
 from rc_mcp.session import Session
 from rc_mcp.store import FILE_NAME
-from tests.conftest import bare_workspace, settings_for
+from tests.conftest import T0, FakeClock, bare_workspace, settings_for
 
 pytestmark = pytest.mark.anyio
 CANARY = "CANARY-TOKEN-accounts-5d1e"
@@ -77,6 +77,21 @@ async def test_many_wrong_callers_never_push_out_a_real_one(tmp_path: Path) -> N
             await accounts.session(caller(f"stranger-{n}", f"guess-{n}"))
     assert await accounts.session(caller("USER", "user-token")) is real
     assert real.history.store.count() == 0  # still open and usable
+    await accounts.aclose()
+
+
+async def test_a_revoked_token_is_refused_once_its_check_has_expired(tmp_path: Path) -> None:
+    accounts, emulator = shared(tmp_path)
+    clock = accounts._state.clock = FakeClock(T0)
+    session = await accounts.session(caller("USER", "user-token"))
+    emulator.workspace.users["USER"].token_hash = None  # the user revokes the token on the server
+    clock.ms += accounts_module.VERIFIED_FOR_MS - 1
+    assert await accounts.session(caller("USER", "user-token")) is session  # trusted for a while: no /me
+    me_calls = len(emulator.requests_to("/api/v1/me"))
+    clock.ms += 1
+    with pytest.raises(AuthenticationFailed):  # search_history alone never asks the server: this must
+        await accounts.session(caller("USER", "user-token"))
+    assert len(emulator.requests_to("/api/v1/me")) == me_calls + 1
     await accounts.aclose()
 
 
