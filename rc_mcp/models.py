@@ -38,8 +38,10 @@ def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
     """What ``cls.model_construct(**values)`` builds, for checked values of every field in the order the
     class declares them, without its alias and default lookups per field (they were half the cost of
     ``Message.from_wire``). The order matters: it is the order of the fields in JSON."""
-    assert tuple(values) == tuple(cls.__pydantic_fields__), f"{cls.__name__} needs every field, in order"
-    fields_set = _ALL_FIELDS.get(cls) or _ALL_FIELDS.setdefault(cls, set(values))
+    fields_set = _ALL_FIELDS.get(cls)
+    if fields_set is None:  # checked once per class: each caller builds its dict in one fixed order
+        assert tuple(values) == tuple(cls.__pydantic_fields__), f"{cls.__name__} needs every field, in order"
+        fields_set = _ALL_FIELDS.setdefault(cls, set(values))
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", values)
     object.__setattr__(model, "__pydantic_fields_set__", fields_set)

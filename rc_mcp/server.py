@@ -262,7 +262,7 @@ async def _answer(
         with anyio.fail_after(settings.call_deadline):
             session = await accounts.session(headers)
             result = await work(session, arguments, progress, started_ms)
-            text = render(result)
+            text, structured = render(result), result.structured()
     except ArgumentError as exc:
         raise ToolError(_cleaned(f"{exc}.")) from None
     except (RocketChatError, CheckpointError, NoAccount, HistoryUnavailable) as exc:
@@ -279,7 +279,7 @@ async def _answer(
             f"{tool} failed unexpectedly ({type(exc).__name__}); nothing was marked as read. "
             "The details are in rc-mcp's log (stderr); please report it."
         ) from None
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.structured())
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def _cleaned(message: str) -> str:
