@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from rc_mcp.sanitize import UNSAFE
+from rc_mcp.sanitize import unsafe
 from rc_mcp.times import iso, parse_wire_date, to_ms
 
 Stream = Literal["updated", "deleted"]
@@ -309,7 +309,7 @@ def _id(value: object) -> str | None:
         return None
     if value.isascii() and value.isalnum():  # every id Rocket.Chat makes: the check costs nothing more
         return value
-    return None if UNSAFE.search(value) or any(ch.isspace() for ch in value) else value
+    return None if unsafe().search(value) or any(ch.isspace() for ch in value) else value
 
 
 def _str(value: object) -> str | None:

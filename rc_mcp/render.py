@@ -22,7 +22,7 @@ from rc_mcp.results import (
     StreamPage,
     WorkspaceCatchUp,
 )
-from rc_mcp.sanitize import UNSAFE, clean
+from rc_mcp.sanitize import clean, unsafe
 from rc_mcp.times import from_ms, iso
 
 # The tools' names, as the text tells the agent to call them.
@@ -431,7 +431,7 @@ def _footer(result: StreamPage | CatchUp | WorkspaceCatchUp) -> str:
 def json_line(arguments: dict[str, Any]) -> str:
     """Arguments as exact JSON on one line: anything invisible or line-breaking is \\u-escaped."""
     text = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
-    return UNSAFE.sub(_json_escape, text)
+    return unsafe().sub(_json_escape, text)
 
 
 def _json_escape(match: re.Match[str]) -> str:

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import NamedTuple
 
-__all__ = ["REMOVED", "UNICODE_VERSION", "UNSAFE", "clean", "one_line"]
+__all__ = ["REMOVED", "UNICODE_VERSION", "clean", "one_line", "unsafe"]
 
 # BEGIN GENERATED TABLES: scripts/gen_sanitize_tables.py writes this block; do not edit it by hand.
 UNICODE_VERSION = "14.0.0"
@@ -141,9 +141,11 @@ def _patterns() -> _Patterns:
     )
 
 
-# One code point that clean() would remove or read as a line break: what text that must stay exact
-# (JSON arguments shown to an agent) escapes instead.
-UNSAFE = re.compile(f"[{_char_class(REMOVED)}\u2028\u2029]")
+@cache
+def unsafe() -> re.Pattern[str]:
+    """One code point that clean() would remove or read as a line break: what text that must stay
+    exact (JSON arguments shown to an agent, ids) escapes or refuses instead. Compiled on first use."""
+    return re.compile(f"[{_char_class(REMOVED)}\u2028\u2029]")
 
 
 def clean(text: str, limit: int | None = None) -> str:

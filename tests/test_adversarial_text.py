@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rc_mcp.models import Deletion, Message, RoomEntry
 from rc_mcp.render import render
 from rc_mcp.results import CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
-from rc_mcp.sanitize import UNSAFE
+from rc_mcp.sanitize import unsafe
 
 T = "2026-11-20T09:00:00.000Z"
 CORPUS = [
@@ -82,7 +82,7 @@ def message(field_values: dict[str, Any], text: str) -> Message:
 def check(text: str) -> None:
     for line in text.split("\n"):
         assert LINE.match(line), line[:200]
-        assert UNSAFE.search(line) is None, repr(line[:200])
+        assert unsafe().search(line) is None, repr(line[:200])
     assert sum(line.startswith(("more:", "paused:", "end")) for line in text.split("\n")) == 1
 
 
@@ -90,7 +90,7 @@ def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatch
     # Ids with whitespace or over 200 characters make a document unusable (tested elsewhere), so ids
     # here are the hostile text without its whitespace; every other field gets it whole.
     short = hostile[:150]
-    an_id = "".join(ch for ch in short if not ch.isspace() and not UNSAFE.search(ch)) or "X"
+    an_id = "".join(ch for ch in short if not ch.isspace() and not unsafe().search(ch)) or "X"
     fields = dict.fromkeys(("user", "name", "alias", "emoji", "file", "mime", "title"), short)
     fields.update(dict.fromkeys(("id", "tmid", "drid"), an_id))
     messages = [message(fields, hostile), message({"t": hostile}, hostile), message({}, hostile)]
