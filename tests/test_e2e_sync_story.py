@@ -15,6 +15,7 @@ from mcp import Client
 from rc_mcp.emulator import RateLimiter
 from rc_mcp.emulator.seed import DEMO_START
 from rc_mcp.testing import EmulatorSession, demo_emulator
+from tests.conftest import SYNC_PATH
 
 pytestmark = pytest.mark.anyio
 
@@ -64,37 +65,54 @@ async def test_following_cursors_is_lossless_for_both_tools_and_directions() -> 
 
 
 async def test_catch_up_through_the_rate_limiter_without_error() -> None:
-    # Rocket.Chat's own limiter (10 calls a minute): large pages keep a long catch-up under it, so
-    # there is no wait to sit through here; the waits themselves are tested on a controlled clock.
-    with demo_emulator(rate_limit=RateLimiter()) as session:
+    # One sync request per window, and a catch-up that needs two in one call (the updates, then
+    # the trash): the second finds the window used up and must be paced. The two are back to back
+    # (milliseconds apart, against a 300 ms window), so the limiter engages however the machine's
+    # speed varies; the short window keeps the real wait to a second or two (pacing waits for the
+    # reset plus a second of margin for the Date header's whole seconds).
+    limiter = RateLimiter(calls=1, window_ms=300)
+    with demo_emulator(rate_limit=limiter) as session:
         ws = session.workspace
-        posted = [ws.post("GENERAL", "bob", f"status {i}", at=BASE + i) for i in range(1500)]
+        posted = [ws.post("GENERAL", "bob", f"status {i}", at=BASE + i) for i in range(1200)]
+        removed = posted[::4]
+        for i, msg in enumerate(removed):
+            ws.delete(msg, at=BASE + 10_000 + i)
         progress: list[str] = []
 
         async def on_progress(done: float, total: float | None, message: str | None) -> None:
             progress.append(message or "")
 
-        seen: list[str] = []
-        async with Client(session.server_params()) as client:
+        shown: list[str] = []
+        deleted: list[str] = []
+        # A wait the window does not fit would end the call early (cut short) instead of waiting.
+        async with Client(session.server_params(ROCKETCHAT_MCP_MAX_RATE_LIMIT_WAIT="5")) as client:
             arguments: dict[str, Any] | None = {
                 "room_id": "#general",
                 "since": "2026-11-20T18:00:00Z",
                 "max_items": 1000,
+                "max_chars": 200_000,
             }
             calls = 0
             while arguments is not None:
                 result = await client.call_tool("catch_up", arguments, progress_callback=on_progress)
-                assert result.is_error is False, text_of(result)
+                text = text_of(result)
+                assert result.is_error is False, text
+                assert "too many requests" not in text.lower(), text
                 data = result.structured_content or {}
-                seen.extend(m["id"] for m in data["messages"])
+                assert data["cut_short"] is None, text
+                shown.extend(m["id"] for m in data["messages"])
+                deleted.extend(d["id"] for d in data["deleted"])
                 arguments = data["continuation"]
                 calls += 1
-                assert calls < 40
-        assert sorted(seen) == sorted(posted)
-        # State, not timing: whether a wait was needed depends on how fast this machine is, but a
-        # paced client is never refused. The wait itself is tested with a controlled clock in process.
-        assert session.emulator.rate_limiter is not None and session.emulator.rate_limiter.rejected == 0
-        assert progress  # the host heard from the call while it read (and waited, when it had to)
+                assert calls < 10
+        # Every message shown once: what stands as a message, what was removed as a deletion.
+        assert sorted(shown) == sorted(m for m in posted if m not in removed)
+        assert sorted(deleted) == sorted(removed)
+        # Counts and content, never durations: more requests than one window allows, none refused,
+        # and the host was told about the wait while it happened.
+        assert len(session.emulator.requests_to(SYNC_PATH)) > limiter.calls
+        assert limiter.rejected == 0
+        assert any("waiting for the rate-limit window to reset" in message for message in progress), progress
 
 
 async def test_checkpoint_survives_a_server_restart_and_shows_edits_and_deletions() -> None:

@@ -4,12 +4,14 @@ reach the server, and how much is fetched for what is shown."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from rc_mcp.client import SyncQuery, SyncType
 from rc_mcp.emulator.workspace import iso_ms
+from rc_mcp.paging import DELETED_FIRST_PAGE, GROWTH
 from rc_mcp.results import StreamPage
 from rc_mcp.rules import DEFAULT_CHARS, DeletedArguments, UpdatedArguments, parse
 from rc_mcp.session import Session
@@ -143,6 +145,30 @@ async def test_deleted_cursors_are_lossless_through_bursts_and_the_sort_quirk(
         harness.session(), "list_deleted", {"room_id": harness.room, direction: start, "count": count}
     )
     assert sorted(seen) == sorted(posted) and len(seen) == len(posted)
+
+
+@pytest.mark.parametrize("direction", ["next", "previous"])
+async def test_a_trash_larger_than_one_read_is_lossless_despite_the_sort_quirk(
+    harness: Harness, direction: str
+) -> None:
+    """More deletions than the first trash read (DELETED_FIRST_PAGE), so the server says there is
+    more, and edits that make its _updatedAt order disagree with the _deletedAt order its cursor
+    bounds. Paging on where the server stopped would skip or repeat deletions; only a whole read is safe."""
+    ws = harness.workspace
+    posted = harness.post_many(DELETED_FIRST_PAGE + 200)
+    for i, msg in enumerate(posted):
+        if i % 3 == 0:
+            ws.edit(msg, "edited late", at=T0 + 5000 - i)  # later edits on earlier posts: orders disagree
+    for i, msg in enumerate(posted):
+        ws.delete(msg, at=T0 + 10_000 + i // 4)  # bursts of four deletions per millisecond
+    start = "0" if direction == "next" else str(T0 + 20_000)
+    seen, _ = await follow(harness.session(), "list_deleted", {"room_id": harness.room, direction: start, "count": 100})
+    missing = set(posted) - set(seen)
+    repeated = {msg for msg, n in Counter(seen).items() if n > 1}
+    assert (len(missing), len(repeated)) == (0, 0) and len(seen) == len(posted)  # each shown exactly once
+    # The trash did not fit the first read: the server said there was more, and the read grew.
+    counts = [int(q["count"]) for q in harness.sync_requests()]
+    assert counts[:2] == [DELETED_FIRST_PAGE, DELETED_FIRST_PAGE * GROWTH]
 
 
 async def test_list_deleted_paging_costs_about_one_request_per_page(harness: Harness) -> None:
