@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rc_mcp.models import Deletion, Message, RoomEntry
-from rc_mcp.render import render
+from rc_mcp.render import message_line, render
 from rc_mcp.results import CatchUp, FoundMessage, RoomPage, SearchPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.sanitize import unsafe
 
@@ -146,3 +146,17 @@ def test_the_corpus_in_every_field(hostile: str) -> None:
 def test_any_text_in_every_field(hostile: str) -> None:
     for result in pages(hostile):
         check(render(result))
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_a_search_calls_a_hostile_room_the_same_everywhere(hostile: str) -> None:
+    # The label is read off the hit's line (whatever precedes its date and message), then must be the
+    # very same text in the header's "in ..." and in the note that lists the rooms searched.
+    hit = FoundMessage.model_construct(**{**dict(message({}, "hello")), "room_id": "R1"}, deleted_at=None)
+    page = SearchPage(query="hello", room_id="R1", messages=[hit], searched=1, rooms={"R1": hostile})
+    header, scope, found, _ = render(page).split("\n")
+    tail = f" {hit.ts:%Y-%m-%d} {message_line(hit)}"
+    assert found.endswith(tail)
+    label = found.removesuffix(tail)
+    assert label and header == f"search_history 'hello' in {label} | hits 1-1, best match first | times UTC"
+    assert scope.startswith(f"note: only what rc-mcp has shown before is searched: 1 message in 1 room ({label}); ")
