@@ -475,7 +475,9 @@ def _search_page(page: SearchPage) -> str:
         f"{_count(len(page.rooms), 'room')} ({', '.join(rooms)}{more}){since}; read rooms with catch_up or "
         "sync_messages to search more"
     )
-    lines = [" | ".join(header), *(f"note: {clean(note, 600)}" for note in [scope, *page.notes])]
+    # The scope note is made of parts already cleaned (room names): cleaning it again would double their
+    # escapes, and a room would be called one thing here and another in the header and the hits.
+    lines = [" | ".join(header), f"note: {scope}", *(f"note: {clean(note, 600)}" for note in page.notes)]
     lines.extend(_found_line(message, page.rooms) for message in page.messages)
     if not page.messages:
         lines.append(f"(no message rc-mcp has seen matches '{clean(page.query, 120)}')")

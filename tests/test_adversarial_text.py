@@ -1,7 +1,8 @@
 """An adversarial corpus in every field that reaches the text an agent reads: message text, alias,
 author names, ids, thread and discussion ids, file names and captions, attachment titles, texts
-and fields, reaction emoji and usernames, room names, notes. Whatever they hold, every output line
-is one the renderer made (its grammar below), and no invisible or line-breaking code point remains."""
+and fields, reaction emoji and usernames, room names (search results' included), search queries,
+notes. Whatever they hold, every output line is one the renderer made (its grammar below), and no
+invisible or line-breaking code point remains."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rc_mcp.models import Deletion, Message, RoomEntry
-from rc_mcp.render import render
-from rc_mcp.results import CatchUp, RoomPage, StreamPage, WorkspaceCatchUp
+from rc_mcp.render import message_line, render
+from rc_mcp.results import CatchUp, FoundMessage, RoomPage, SearchPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.sanitize import unsafe
 
 T = "2026-11-20T09:00:00.000Z"
@@ -40,8 +41,10 @@ CORPUS = [
 LINE = re.compile(
     r"^(?:"
     r"(?:sync_messages|list_deleted|catch_up|list_rooms) [^\n]*\| times UTC"  # header
+    r"|search_history '.*'(?: in .*)? \| (?:hits \d+-\d+|no hits), best match first \| times UTC"  # search header
     r"|\d{4}-\d\d-\d\d \(UTC\)"  # date line
     r"|\d\d:\d\d:\d\d \S+ .*"  # message or deletion line
+    r"|(?:[#@\"].*|room \S+) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ .*"  # search result: room, date, message
     r"|note: .*"
     r"|changed messages:|deleted messages:"
     r"|== .* ==:?"  # workspace section
@@ -86,7 +89,7 @@ def check(text: str) -> None:
     assert sum(line.startswith(("more:", "paused:", "end")) for line in text.split("\n")) == 1
 
 
-def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatchUp]:
+def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatchUp | SearchPage]:
     # Ids with whitespace or over 200 characters make a document unusable (tested elsewhere), so ids
     # here are the hostile text without its whitespace; every other field gets it whole.
     short = hostile[:150]
@@ -108,7 +111,28 @@ def pages(hostile: str) -> list[StreamPage | CatchUp | RoomPage | WorkspaceCatch
     rooms = RoomPage(rooms=[room], total=1, query=hostile, notes=[hostile], continuation={"query": hostile})
     workspace = WorkspaceCatchUp(checkpoint="daily", since=since, sections=[look], rooms_total=3, rooms_changed=1,
                                  rooms_swept=0, caught_up=True, notes=[hostile])  # fmt: skip
-    return [page, listed, look, rooms, workspace]
+    return [page, listed, look, rooms, workspace, *searches(hostile, short, an_id, messages)]
+
+
+def searches(hostile: str, short: str, an_id: str, messages: list[Message]) -> list[SearchPage]:
+    """search_history answers: the query, the room searched, the rooms' names (a plain name, one that
+    already says what it is, none), the hits' rooms, texts and authors and the notes all hostile."""
+    rooms: dict[str, str | None] = {an_id: hostile, "R2": f"@{short}", "R3": f'"{short}', "R4": None, "R5": short}
+    rooms |= {f"R{n}": hostile for n in range(6, 9)}  # past ROOMS_NAMED: "and N more"
+    gone_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    found = [
+        FoundMessage.model_construct(**{**dict(m), "room_id": room_id}, deleted_at=gone_at if n % 2 else None)
+        # One hit per room (fewer when an_id is also one of R2-R8), and one in a room the history cannot name.
+        for n, (m, room_id) in enumerate(zip(messages * 3, [*rooms, "UNNAMED"], strict=False))
+    ]
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    common: dict[str, Any] = {"query": hostile, "searched": 12, "rooms": rooms, "notes": [hostile]}
+    return [
+        SearchPage(**common, room_id=an_id, messages=found[:2], continuation={"query": hostile, "offset": 2}),
+        SearchPage(**common, messages=found, offset=4, oldest_seen_at=seen),
+        SearchPage(**common, room_id="UNNAMED"),  # no hits, in a room whose name is not known
+        SearchPage(query=hostile, searched=0),
+    ]
 
 
 @pytest.mark.parametrize("hostile", CORPUS)
@@ -122,3 +146,17 @@ def test_the_corpus_in_every_field(hostile: str) -> None:
 def test_any_text_in_every_field(hostile: str) -> None:
     for result in pages(hostile):
         check(render(result))
+
+
+@pytest.mark.parametrize("hostile", CORPUS)
+def test_a_search_calls_a_hostile_room_the_same_everywhere(hostile: str) -> None:
+    # The label is read off the hit's line (whatever precedes its date and message), then must be the
+    # very same text in the header's "in ..." and in the note that lists the rooms searched.
+    hit = FoundMessage.model_construct(**{**dict(message({}, "hello")), "room_id": "R1"}, deleted_at=None)
+    page = SearchPage(query="hello", room_id="R1", messages=[hit], searched=1, rooms={"R1": hostile})
+    header, scope, found, _ = render(page).split("\n")
+    tail = f" {hit.ts:%Y-%m-%d} {message_line(hit)}"
+    assert found.endswith(tail)
+    label = found.removesuffix(tail)
+    assert label and header == f"search_history 'hello' in {label} | hits 1-1, best match first | times UTC"
+    assert scope.startswith(f"note: only what rc-mcp has shown before is searched: 1 message in 1 room ({label}); ")
