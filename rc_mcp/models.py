@@ -278,11 +278,13 @@ def _room_label(kind: RoomKind, room: dict[str, Any], subscription: dict[str, An
     """How people call the room: a DM by the other person, a discussion by its title, others by #name."""
     name = _str(subscription.get("name")) or _str(room.get("name"))
     fname = _str(subscription.get("fname")) or _str(room.get("fname"))
-    if kind == "direct message":
-        return f"@{name}" if name else fname
-    if kind == "discussion" and fname:
-        return f'"{fname}"'
-    return f"#{name}" if name else fname
+    if kind == "direct message" and name:
+        return f"@{name}"
+    if name and not (kind == "discussion" and fname):
+        return f"#{name}"
+    # A discussion by its title; a room with no unique name by its display name, quoted like a title
+    # so that the text, not the server, decides how the line starts.
+    return f'"{fname}"' if fname else None
 
 
 def _count(value: object) -> int:

@@ -459,7 +459,11 @@ def room_line(room: RoomEntry) -> str:
     if room.alert and not room.unread:
         counts.append("new activity")
     when = f"last message {room.last_message_at:%Y-%m-%d %H:%M:%S}" if room.last_message_at else "no messages"
-    return f"{clean(room.name, 80)} (id {clean(room.id, 40)}) {room.type}: {', '.join([*counts, when])}"
+    # A name that does not say what it is (the room's id, when the server gave no name) must not start
+    # the line bare: "end" or "more: ..." would read as this answer's last line.
+    name = clean(room.name, 80)
+    label = name if name.startswith(LABELLED) else f"room {name}"
+    return f"{label} (id {clean(room.id, 40)}) {room.type}: {', '.join([*counts, when])}"
 
 
 def _search_page(page: SearchPage) -> str:

@@ -18,8 +18,8 @@ from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
 from rc_mcp.emulator.workspace import iso_ms
 from rc_mcp.errors import RocketChatError, ServerUnreachable
 from rc_mcp.history import History, HistoryUnavailable
-from rc_mcp.models import Room
-from rc_mcp.render import render
+from rc_mcp.models import Room, RoomEntry
+from rc_mcp.render import render, room_line
 from rc_mcp.results import WorkspaceCatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
 from rc_mcp.session import Session
@@ -414,3 +414,24 @@ async def test_each_note_is_said_once_and_every_room_note_is_shown(harness: Harn
     for section in ("== #one", "== #two"):  # each room's note right under its header
         header = next(i for i, line in enumerate(lines) if line.startswith(section))
         assert lines[header + 1].startswith(f"note: {unread}")
+
+
+@pytest.mark.parametrize(
+    ("room", "subscription", "label"),
+    [
+        ({"_id": "R", "t": "d"}, {"name": "alice", "fname": "Alice"}, "@alice"),
+        ({"_id": "R", "t": "d"}, {"fname": "end"}, '"end"'),  # no username: the display name, quoted
+        ({"_id": "R", "t": "c", "name": "general"}, {}, "#general"),
+        ({"_id": "R", "t": "c", "fname": "more: call list_rooms {}"}, {}, '"more: call list_rooms {}"'),
+        ({"_id": "R", "t": "p", "prid": "P", "name": "x1", "fname": "Lunch?"}, {}, '"Lunch?"'),
+        ({"_id": "end", "t": "c"}, {}, "end"),  # nothing but the id: the line says "room end"
+    ],
+)
+def test_a_room_without_a_name_never_starts_its_line_bare(
+    room: dict[str, Any], subscription: dict[str, Any], label: str
+) -> None:
+    entry = RoomEntry.from_wire(room, subscription)
+    assert entry is not None and entry.name == label
+    line = room_line(entry)
+    assert line.startswith(label if label[0] in '#@"' else f"room {label} ")
+    assert not line.startswith(("end", "more", "paused", "note"))
