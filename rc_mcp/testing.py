@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from mcp import StdioServerParameters
+from typing import TYPE_CHECKING
 
 from rc_mcp.config import STATE_DIR_VAR
 from rc_mcp.emulator import DemoWorkspace, Emulator, RateLimiter, RunningEmulator, demo_workspace, serve
 from rc_mcp.emulator.syncmessages import Router
 from rc_mcp.emulator.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mcp import StdioServerParameters
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class EmulatorSession:
 
     def server_params(self, **extra_env: str) -> StdioServerParameters:
         """Launch parameters for the real ``rc-mcp`` process (this Python's ``-m rc_mcp``)."""
+        # Imported here: the MCP SDK takes half a second to import, and a test that only needs the
+        # emulator (through the rc_emulator fixture, in every pytest run that asks for it) should not pay it.
+        from mcp import StdioServerParameters
+
         return StdioServerParameters(command=sys.executable, args=["-m", "rc_mcp"], env={**self.env, **extra_env})
 
 
