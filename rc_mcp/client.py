@@ -10,6 +10,7 @@ the token never goes to another address.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from rc_mcp.sanitize import one_line
 from rc_mcp.times import MAX_JS_MS, iso, parse_http_date
 
 if TYPE_CHECKING:
+    import ssl
+
     # Imported where a request is made: importing httpx (and pygments, which its CLI pulls in) costs
     # ~9 ms of start-up, and an MCP handshake sends no request.
     import httpx
@@ -110,6 +113,16 @@ class SyncResponse:
     server_ms: int | None
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of this process, with httpx's default trust (certifi, or SSL_CERT_FILE and
+    SSL_CERT_DIR). Building one loads the CA bundle, about 20 ms, and httpx builds one for every client
+    unless given one: in a shared HTTP server that was two per new account."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None, *, agent: str = ""
 ) -> httpx.AsyncClient:
@@ -120,6 +133,7 @@ def http_client(
     return httpx.AsyncClient(
         base_url=settings.url,
         transport=transport,
+        verify=tls_context() if transport is None else True,
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
         headers={
             "X-User-Id": settings.user_id,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from mcp import Client
 
+from rc_mcp.client import tls_context
 from rc_mcp.config import Settings
 from rc_mcp.emulator import Emulator, RateLimiter, Workspace, serve
 from rc_mcp.emulator.runner import RunningEmulator
@@ -227,15 +228,17 @@ def rc_mcp_over_http(env: dict[str, str], *, command: list[str] | None = None) -
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
+        probe = httpx.Client(timeout=2, verify=tls_context())
         while True:
             assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).json() == {"status": "ok"}:
+                if probe.get(f"{url}/healthz").json() == {"status": "ok"}:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
             time.sleep(0.05)
+        probe.close()
         yield url
     finally:
         process.terminate()
@@ -307,10 +310,11 @@ def real_server(**options: object) -> Iterator[Server]:
     """The emulator served on a loopback port, for connection-level behaviour (resets, stalls, redirects)."""
     ws, room = bare_workspace()
     emulator = Emulator(ws, **options)  # type: ignore[arg-type]
+    tls = tls_context()  # loopback HTTP needs none, but httpx builds one per client unless given one
     with (
         serve(emulator) as running,
-        httpx.Client(base_url=running.url, headers=ADMIN_HEADERS) as admin,
-        httpx.Client(base_url=running.url, headers=USER_HEADERS) as user,
-        httpx.Client(base_url=running.url) as anonymous,
+        httpx.Client(base_url=running.url, headers=ADMIN_HEADERS, verify=tls) as admin,
+        httpx.Client(base_url=running.url, headers=USER_HEADERS, verify=tls) as user,
+        httpx.Client(base_url=running.url, verify=tls) as anonymous,
     ):
         yield Server(emulator, ws, room, admin, user, anonymous, "USER", running.url, running)

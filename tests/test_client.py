@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rc_mcp.client import RocketChatClient, SyncQuery, SyncType
+from rc_mcp.client import RocketChatClient, SyncQuery, SyncType, http_client, tls_context
 from rc_mcp.config import Settings
 from rc_mcp.errors import (
     AuthenticationFailed,
@@ -263,3 +264,12 @@ async def test_answers_over_the_size_limit_are_refused_while_streaming() -> None
     async with RocketChatClient(settings, transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(UnexpectedResponse, match="was larger than"):
             await client.sync_messages(SyncQuery("R", sync_type=SyncType.UPDATED, after=1))
+
+
+async def test_every_client_shares_one_tls_context_that_verifies() -> None:
+    # Building a context loads the CA bundle (about 20 ms); a shared HTTP server builds clients per account.
+    made = [http_client(SETTINGS), http_client(SETTINGS.model_copy(update={"url": "https://other.test"}))]
+    contexts = {id(client._transport._pool._ssl_context) for client in made}  # type: ignore[attr-defined]
+    assert len(contexts) == 1 and tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
+    for client in made:
+        await client.aclose()
