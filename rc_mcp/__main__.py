@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=f"rc-mcp {__version__}")
     parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio", help="default stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000); MCP is served at /mcp")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="HTTP: port (default 8000; 0 picks a free one); MCP is served at /mcp"
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("demo", help="run a scripted agent session against the built-in demo workspace")
     emulator = commands.add_parser("emulator", help="serve the demo workspace as a Rocket.Chat stand-in")
@@ -91,15 +93,22 @@ def serve_http(host: str, port: int) -> None:
         settings = Settings.from_env(os.environ, account_required=False)
     except ConfigError as exc:
         _exit_config(str(exc))
-    from rc_mcp.http import refusal, serve
+    from rc_mcp.http import MCP_PATH, listen, refusal, serve, url_of
     from rc_mcp.server import build_server
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
     refused = refusal(host, token, settings.http_allowed_hosts)
     if refused:
         _exit_config(refused)
-    sys.stderr.write(f"rc-mcp: serving MCP at http://{host}:{port}/mcp\n")
-    serve(build_server(settings), host=host, port=port, token=token, allowed_hosts=list(settings.http_allowed_hosts))
+    try:
+        sock = listen(host, port)
+    except (OSError, OverflowError) as exc:
+        reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+        sys.stderr.write(f"rc-mcp: cannot serve on {host}:{port} ({reason}); try another --port\n")
+        raise SystemExit(2) from None
+    # The address as bound: with --port 0, this line is how a script learns the port.
+    sys.stderr.write(f"rc-mcp: serving MCP at {url_of(sock)}{MCP_PATH}\n")
+    serve(build_server(settings), sock, host=host, token=token, allowed_hosts=list(settings.http_allowed_hosts))
 
 
 def _exit_config(message: str) -> NoReturn:

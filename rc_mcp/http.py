@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
+import socket
 from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
@@ -96,9 +98,36 @@ async def _respond(send: Send, status: int, body: dict[str, str]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def serve(server: MCPServer[AppState], *, host: str, port: int, token: str | None, allowed_hosts: list[str]) -> None:
-    """Serve until interrupted."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: one the system picks), bound before the app is built so
+    that the Host check knows the real port and a taken port is one clear error, not uvicorn's log."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    # IPPROTO_TCP said outright, as asyncio does when it binds: it sets TCP_NODELAY on accepted
+    # connections only then, and without it every answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if os.name == "posix":  # a port held only by closed connections (TIME_WAIT) is free, as for uvicorn
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(
+    server: MCPServer[AppState], sock: socket.socket, *, host: str, token: str | None, allowed_hosts: list[str]
+) -> None:
+    """Serve on ``sock``, bound to ``host`` (the name as given: the Host check answers to it), until interrupted."""
     import uvicorn
 
+    port = sock.getsockname()[1]
     app = http_app(server, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on", server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -209,36 +210,64 @@ def text_of(result: Any) -> str:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on right now."""
+    """A loopback port nothing listens on right now (another process may take it: for a port that must
+    stay closed, hold ``closed_port()``; for a server, bind port 0)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole block: bound here, never listening."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
+
+
+def first_line(fd: int, *, seconds: float) -> str:
+    """The first line written to ``fd``, waiting at most ``seconds``."""
+    data = b""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=left):
+                pytest.fail(f"no line on stderr within {seconds} s: {data!r}")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                pytest.fail(f"stderr closed before a whole line: {data!r}")
+            data += chunk
+    return data.decode().split("\n")[0] + "\n"
+
+
+@contextmanager
 def rc_mcp_over_http(env: dict[str, str], *, command: list[str] | None = None) -> Iterator[str]:
-    """``rc-mcp --transport streamable-http`` as a process of its own; yields its base URL once
-    ``/healthz`` answers (bounded), and stops it afterwards."""
-    port = free_port()
+    """``rc-mcp --transport streamable-http --port 0`` as a process of its own; yields the base URL it
+    announces once ``/healthz`` answers (bounded), and stops it afterwards. Port 0: the process binds
+    a port the system picks, so no other test can take it first."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
     process = subprocess.Popen(
-        [*(command or [sys.executable, "-m", "rc_mcp"]), "--transport", "streamable-http", "--port", str(port)],
+        [*(command or [sys.executable, "-m", "rc_mcp"]), "--transport", "streamable-http", "--port", "0"],
         env={**clean, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
+        assert process.stderr is not None
+        announced = first_line(process.stderr.fileno(), seconds=30)
+        assert announced.startswith("rc-mcp: serving MCP at http://127.0.0.1:"), announced
+        url = announced.strip().rsplit(" ", 1)[1].removesuffix("/mcp")
         deadline = time.monotonic() + 30
-        probe = httpx.Client(timeout=2, verify=tls_context())
-        while True:
-            assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
-            try:
-                if probe.get(f"{url}/healthz").json() == {"status": "ok"}:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
-            time.sleep(0.05)
-        probe.close()
+        with httpx.Client(timeout=2, verify=tls_context()) as probe:
+            while True:
+                assert process.poll() is None, f"rc-mcp exited {process.returncode}: {process.communicate()[1]}"
+                try:
+                    if probe.get(f"{url}/healthz").json() == {"status": "ok"}:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "rc-mcp did not answer /healthz within 30 s"
+                time.sleep(0.05)
         yield url
     finally:
         process.terminate()

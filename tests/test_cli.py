@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from rc_mcp.__main__ import main
 from rc_mcp.testing import demo_emulator
-from tests.conftest import free_port
+from tests.conftest import first_line, free_port
 
 BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
 NO_STORE = {"ROCKETCHAT_MCP_STORE": "off"}
@@ -94,7 +92,7 @@ def test_started_from_a_terminal_says_what_it_waits_for() -> None:
     os.close(terminal)
     try:
         assert process.stderr is not None
-        first = _first_line(process.stderr.fileno(), seconds=30)
+        first = first_line(process.stderr.fileno(), seconds=30)
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -106,23 +104,6 @@ def test_started_from_a_terminal_says_what_it_waits_for() -> None:
         "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
         "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
     )
-
-
-def _first_line(fd: int, *, seconds: float) -> str:
-    """The first line written to ``fd``, waiting at most ``seconds``."""
-    data = b""
-    deadline = time.monotonic() + seconds
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(timeout=left):
-                pytest.fail(f"no line on stderr within {seconds} s: {data!r}")
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                pytest.fail(f"stderr closed before a whole line: {data!r}")
-            data += chunk
-    return data.decode().split("\n")[0] + "\n"
 
 
 def test_started_by_a_client_prints_nothing_extra() -> None:

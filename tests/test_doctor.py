@@ -12,7 +12,7 @@ import pytest
 
 from rc_mcp.doctor import run
 from rc_mcp.emulator import Emulator, RateLimiter, demo_workspace
-from tests.conftest import free_port
+from tests.conftest import closed_port
 
 MARKERS = ("ok   ", "warn ", "FAIL ", "skip ")
 URL = "http://rc.test"
@@ -144,8 +144,9 @@ def test_state_dir_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_unreachable_closed_loopback_port(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    code, lines = doctor(env_for(tmp_path, url=url, ROCKETCHAT_TIMEOUT="5"))
+    with closed_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        code, lines = doctor(env_for(tmp_path, url=url, ROCKETCHAT_TIMEOUT="5"))
     assert code == 1
     assert line_of(lines, "reach").startswith(f"FAIL reach: cannot connect to {url} (ConnectError: ")
     assert "Fix: check ROCKETCHAT_URL" in line_of(lines, "reach")
