@@ -391,16 +391,10 @@ class Workspace:
                 doc["file"] = file
                 doc["files"] = [file]
             if tmid:
-                parent = self._message(tmid)
+                self._count_reply(tmid, user.id, now)
                 doc["tmid"] = tmid
                 if tshow:
                     doc["tshow"] = True
-                parent["tcount"] = int(parent.get("tcount", 0)) + 1
-                parent["tlm"] = now
-                replies = parent.setdefault("replies", [])
-                if user.id not in replies:
-                    replies.append(user.id)
-                parent["_updatedAt"] = now
             if text and t is None:
                 doc["mentions"] = self._mentions(text)
             if extra:
@@ -408,6 +402,16 @@ class Workspace:
             self.messages[doc["_id"]] = doc
             self._after_save(self.rooms[room_id], doc, now)
             return str(doc["_id"])
+
+    def _count_reply(self, parent_id: str, user_id: str, now: int) -> None:
+        """A thread reply updates its parent: reply count, last reply time, repliers."""
+        parent = self._message(parent_id)
+        parent["tcount"] = int(parent.get("tcount", 0)) + 1
+        parent["tlm"] = now
+        replies = parent.setdefault("replies", [])
+        if user_id not in replies:
+            replies.append(user_id)
+        parent["_updatedAt"] = now
 
     def edit(self, msg_id: str, text: str, *, at: int | None = None, by: str | None = None) -> None:
         with self._lock:
