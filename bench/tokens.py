@@ -18,8 +18,9 @@ from bench.dataset import realistic_room
 from rc_mcp.config import Settings
 from rc_mcp.emulator import Emulator
 from rc_mcp.emulator.seed import DEMO_START
-from rc_mcp.render import clean, render
+from rc_mcp.render import render
 from rc_mcp.rules import UpdatedArguments, parse
+from rc_mcp.sanitize import clean
 from rc_mcp.session import Session
 
 TARGET = 0.20

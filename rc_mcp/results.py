@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rc_mcp.lines import item_line
 from rc_mcp.models import Deletion, Item, Message, RoomEntry, Stream, UtcTime
 from rc_mcp.rules import Mode
 
@@ -89,8 +90,6 @@ class CatchUp(_Result):
 def estimate_chars(item: Item) -> int:
     """The characters an item adds to the text answer: its line exactly as rendered (recalled texts and
     edit diffs included, once the history has annotated it), and its share of the lines around it."""
-    from rc_mcp.render import item_line  # render builds on this module, so it is imported when first used
-
     return len(item_line(item)) + LINE_SHARE_CHARS
 
 

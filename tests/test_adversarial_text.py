@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rc_mcp.lines import message_line
 from rc_mcp.models import Deletion, Message, RoomEntry
-from rc_mcp.render import message_line, render
+from rc_mcp.render import render
 from rc_mcp.results import CatchUp, FoundMessage, RoomPage, SearchPage, StreamPage, WorkspaceCatchUp
 from rc_mcp.sanitize import unsafe
 

@@ -16,9 +16,11 @@ import pytest
 
 from rc_mcp.emulator import demo_workspace
 from rc_mcp.emulator.seed import DEMO_START
+from rc_mcp.lines import SHOWN_TEXT_LIMIT, SYSTEM_EVENTS, deletion_line, message_line
 from rc_mcp.models import Deletion, Message
-from rc_mcp.render import SHOWN_TEXT_LIMIT, SYSTEM_EVENTS, clean, json_line, message_line, render
+from rc_mcp.render import json_line, render
 from rc_mcp.results import CatchUp, StreamPage
+from rc_mcp.sanitize import clean
 from rc_mcp.times import to_ms
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -235,8 +237,6 @@ def test_hostile_ids_from_a_server_cannot_break_lines() -> None:
 
 
 def deletion_line_of(deletion_id: str) -> str:
-    from rc_mcp.render import deletion_line
-
     return deletion_line(Deletion(id=deletion_id, deleted_at=datetime(2026, 11, 20, tzinfo=UTC)))
 
 
