@@ -220,8 +220,12 @@ class Room(_Model):
 
     @property
     def label(self) -> str | None:
-        """What to call the room: its unique name, else its display name."""
-        return self.name or self.display_name
+        """What to call the room: a discussion by its title, quoted (its unique name is generated), any
+        other room by its unique name, else by its display name, quoted unless it already says what it
+        is (a direct message's ``@username``). The same as the room list calls it."""
+        if self.display_name and (self.kind == "discussion" or not self.name):
+            return self.display_name if self.display_name.startswith("@") else f'"{self.display_name}"'
+        return self.name
 
 
 class RoomEntry(_Model):

@@ -32,7 +32,11 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     room_id: str
-    room_name: str | None = Field(None, description="The room's unique name, when known")
+    room_name: str | None = Field(
+        None,
+        description='What the room is called: its unique name (general), a discussion\'s "title", a direct '
+        "message's @username; null when not known",
+    )
     messages: list[Message] = Field(default_factory=list)
     deleted: list[Deletion] = Field(default_factory=list)
     continuation: dict[str, Any] | None = Field(

@@ -21,7 +21,7 @@ from rc_mcp.history import History, HistoryUnavailable
 from rc_mcp.models import Room, RoomEntry
 from rc_mcp.render import render, room_line
 from rc_mcp.results import WorkspaceCatchUp
-from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, parse
+from rc_mcp.rules import ArgumentError, CatchUpArguments, ListRoomsArguments, SearchArguments, UpdatedArguments, parse
 from rc_mcp.session import Session
 from rc_mcp.store import FILE_NAME, HistoryStore, MessageStore, StoreError, open_store
 from tests.conftest import SYNC_PATH, T0, Harness, settings_for
@@ -190,6 +190,19 @@ async def test_a_room_has_one_name_whichever_call_learned_it(demo: Demo) -> None
     )
     found = await demo.session.search_history(parse(SearchArguments, {"query": "release"}))
     assert "#general" in render(found) and "##" not in render(found)
+
+
+async def test_a_discussion_is_called_by_its_title_everywhere(demo: Demo) -> None:
+    # Its unique name is generated (rooms §4): the title is what people know it by.
+    disc = demo.demo.discussion
+    demo.demo.workspace.post(disc, "alice", "Go from QA")
+    listed = {room.id: room.name for room in (await demo.session.list_rooms(parse(ListRoomsArguments, {}))).rooms}
+    page = await demo.session.sync_messages(parse(UpdatedArguments, {"room_id": disc, "last_update": DEMO_START}))
+    looked = await look(demo, since=DEMO_START, max_items=1000)
+    (section,) = [s for s in looked.sections if s.room_id == disc]
+    assert listed[disc] == page.room_name == section.room_name == '"Release 4.2 go/no-go"'
+    assert render(page).startswith(f'sync_messages room="Release 4.2 go/no-go" (id {disc}) |')
+    assert f'== "Release 4.2 go/no-go" (id {disc}):' in render(looked)
 
 
 async def test_a_second_since_on_a_workspace_checkpoint_is_refused(demo: Demo) -> None:
