@@ -196,7 +196,8 @@ def _footer(result: StreamPage | CatchUp | WorkspaceCatchUp) -> str:
     if isinstance(result, WorkspaceCatchUp):
         again = {"checkpoint": result.checkpoint}
         return (
-            f"end: caught up in every room; checkpoint saved. Later, call {tool} {json_line(again)} for newer changes."
+            f"end: caught up in every room{_but(result.rooms_passed_over)}; checkpoint saved. Later, call {tool} "
+            f"{json_line(again)} for newer changes."
         )
     if isinstance(result, CatchUp):
         when = f" to {iso(from_ms(int(result.watermark)))}" if result.watermark else ""
@@ -208,6 +209,10 @@ def _footer(result: StreamPage | CatchUp | WorkspaceCatchUp) -> str:
         later = {"room_id": result.room_id, "next": result.watermark}
         return f"end: up to date. For later changes call {tool} {json_line(later)}"
     return "end."
+
+
+def _but(passed_over: int) -> str:
+    return f" but the {_count(passed_over, 'room')} passed over (see the notes)" if passed_over else ""
 
 
 def json_line(arguments: dict[str, Any]) -> str:

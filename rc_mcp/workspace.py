@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import anyio
 
 from rc_mcp.catchup import FIRST_LOOK, CatchUpReader, CheckpointError, Way
-from rc_mcp.errors import RocketChatError
+from rc_mcp.errors import NotAllowed, RocketChatError, RoomArchived, RoomNotFound
 from rc_mcp.models import Room, RoomEntry
 from rc_mcp.paging import Pager, Stop
 from rc_mcp.results import FRAME_CHARS, SECTION_CHARS, Budget, CatchUp, WorkspaceCatchUp
@@ -40,6 +40,9 @@ ROOM_CHECKPOINT_PREFIX = "workspace/"
 SAVE_SECONDS = 1.0
 # How much of an error's text a note repeats.
 REASON_CHARS = 300
+# A room the account is subscribed to but may not read (left, removed, or refused by the server): an
+# answer about that room alone, which the next call would meet again.
+UNREADABLE = (NotAllowed, RoomNotFound, RoomArchived)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class _Reading:
     sections: list[CatchUp] = field(default_factory=list)
     rooms: dict[str, WorkspaceRoom] = field(default_factory=dict)
     finished: bool = False
+    skipped: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -93,8 +97,10 @@ class WorkspaceReader:
                 rooms_total=len(entries),
                 rooms_changed=len(plan.changed),
                 rooms_swept=swept,
+                rooms_passed_over=reading.skipped,
                 swept_at=from_ms(swept_at) if swept_at is not None else None,
-                caught_up=reading.finished,
+                # A room passed over is not caught up, though calling again at once would not help.
+                caught_up=reading.finished and not reading.skipped,
                 continuation=None if reading.finished else _continuation(name, budget),
                 cut_short=next((s.cut_short for s in sections if s.cut_short), None),
                 retry_after_seconds=next((s.retry_after_seconds for s in sections if s.retry_after_seconds), None),
@@ -167,17 +173,24 @@ class WorkspaceReader:
         self, pager: Pager, name: str, first_at: int, plan: _Plan, budget: Budget, stop_at: float
     ) -> _Reading:
         """Each room in turn, within one budget; the rooms read to their end are marked seen. A room
-        that fails ends the call with the rooms before it, or, when none had anything to show, fails it."""
+        this account may not read is passed over, unseen, so it never holds up the rooms after it. Any
+        other failure ends the call with the rooms before it, or, when none had anything to show, fails it."""
         reading = _Reading()
         left = budget.reserve(FRAME_CHARS)
         way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
         checkpoint = ROOM_CHECKPOINT_PREFIX + name
+        passed_over: list[RocketChatError] = []
         for entry in [*plan.changed, *plan.swept]:
             room_budget = left.reserve(SECTION_CHARS)
             if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
                 return reading
             try:
                 section = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
+            except UNREADABLE as exc:
+                passed_over.append(exc)
+                reading.skipped += 1
+                reading.notes.append(_passed_over(entry, exc))
+                continue
             except Exception as exc:
                 if not reading.sections:
                     raise
@@ -190,6 +203,8 @@ class WorkspaceReader:
                 return reading
             swept = pager.state.server_now_ms() if entry in plan.swept else None
             reading.rooms[entry.id] = WorkspaceRoom(seen_activity=entry.activity_ms, swept_at=swept)
+        if passed_over and not reading.rooms:
+            raise passed_over[0]  # no room could be read: this is no one room's problem
         reading.finished = True
         return reading
 
@@ -202,6 +217,11 @@ class WorkspaceReader:
         if section is None:
             raise stopped_error(Stop("deadline"), pager)
         return section
+
+
+def _passed_over(entry: RoomEntry, exc: RocketChatError) -> str:
+    room = one_line(f"{entry.name} (id {entry.id})", REASON_CHARS)
+    return f"{room} was passed over: {one_line(str(exc), REASON_CHARS)} It stays unread, and each call tries it again."
 
 
 def _failure(entry: RoomEntry, exc: Exception) -> str:

@@ -3,7 +3,7 @@ process against the demo workspace (its rooms, DM, mentions, discussion and team
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from rc_mcp import workspace
 from rc_mcp.emulator import Emulator, Fault, RateLimiter, demo_workspace
 from rc_mcp.emulator.seed import DEMO_START, DemoWorkspace
 from rc_mcp.emulator.workspace import iso_ms
-from rc_mcp.errors import RocketChatError, ServerUnreachable
+from rc_mcp.errors import NotAllowed, RocketChatError, ServerUnreachable
 from rc_mcp.history import History, HistoryUnavailable
 from rc_mcp.models import Room, RoomEntry
 from rc_mcp.render import render, room_line
@@ -389,6 +389,44 @@ async def test_a_partial_answer_says_once_which_room_failed_and_how_to_go_on(dem
 async def test_a_first_room_failing_fails_the_call_and_saves_nothing(demo: Demo) -> None:
     demo.emulator.faults.arm(SYNC_PATH, Fault.http_500_json())
     with pytest.raises(RocketChatError, match="HTTP 500"):
+        await look(demo, since=DEMO_START)
+    assert demo.session.catch_ups.store().workspace("default") is None
+
+
+def refuse(demo: Demo, *rooms: str) -> Callable[[], None]:
+    """The server refuses these rooms to the account (error-not-allowed), as after it was removed from
+    them while its subscriptions still list them; returns how to give the access back."""
+    ws = demo.demo.workspace
+    allowed = ws.can_access
+    ws.can_access = lambda user_id, room_id: room_id not in rooms and allowed(user_id, room_id)  # type: ignore[method-assign]
+    return lambda: setattr(ws, "can_access", allowed)
+
+
+async def test_a_room_the_account_may_not_read_is_passed_over_and_tried_again(demo: Demo) -> None:
+    dm = demo.demo.dm  # the most urgent room: read first
+    give_back = refuse(demo, dm)
+    first = await look(demo, since=DEMO_START, max_items=1000)
+    assert not first.caught_up and first.continuation is None  # calling again at once would not help
+    assert first.rooms_passed_over == 1 and dm not in [s.room_id for s in first.sections]
+    assert len(first.sections) >= 3  # every other room was read
+    (note,) = first.notes
+    assert note.startswith(f"@alice (id {dm}) was passed over: ") and "each call tries it again" in note
+    assert render(first).splitlines()[-1].startswith("end: caught up in every room but the 1 room passed over")
+    tried = len([r for r in demo.emulator.requests_to(SYNC_PATH) if dict(r.query).get("roomId") == dm])
+    again = await look(demo, max_items=1000)
+    assert again.rooms_passed_over == 1 and again.sections == []
+    assert len([r for r in demo.emulator.requests_to(SYNC_PATH) if dict(r.query).get("roomId") == dm]) == tried + 1
+    give_back()
+    later = await look(demo, max_items=1000)
+    (section,) = later.sections  # nothing of it was lost while it could not be read
+    assert section.room_id == dm and len(section.messages) == 2 and later.rooms_passed_over == 0 and not later.notes
+    assert later.caught_up
+
+
+async def test_when_no_room_can_be_read_the_call_fails(demo: Demo) -> None:
+    entries = (await demo.session.list_rooms(parse(ListRoomsArguments, {}))).rooms
+    refuse(demo, *(entry.id for entry in entries))
+    with pytest.raises(NotAllowed):
         await look(demo, since=DEMO_START)
     assert demo.session.catch_ups.store().workspace("default") is None
 
