@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -122,6 +123,10 @@ def serve_stdio() -> None:
             "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
             "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
         )
+        # Ctrl-C stops it at once. Otherwise asyncio turns it into a cancellation that then waits for
+        # the thread blocked reading the terminal, so nothing happens until Enter. Nothing is lost: the
+        # local history is SQLite, and an unfinished write is rolled back when it is next opened.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     # Start-up makes ~130,000 long-lived objects; collecting them while they are made, and then in
     # every later collection, costs a tenth of the start and slows every answer: freeze them.
     gc.disable()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -80,8 +82,16 @@ SERVER_ENV = {
 }
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "a person", "version": "1"}},
+}
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_started_from_a_terminal_says_what_it_waits_for() -> None:
+def test_started_from_a_terminal_says_what_it_waits_for_and_stops_on_ctrl_c() -> None:
     import pty
 
     controller, terminal = pty.openpty()
@@ -93,6 +103,12 @@ def test_started_from_a_terminal_says_what_it_waits_for() -> None:
     try:
         assert process.stderr is not None
         first = first_line(process.stderr.fileno(), seconds=30)
+        # Typed at the terminal: once it is answered, the server is in its loop, reading stdin.
+        os.write(controller, json.dumps(INITIALIZE).encode() + b"\n")
+        assert process.stdout is not None
+        assert '"serverInfo"' in first_line(process.stdout.fileno(), seconds=30)
+        process.send_signal(signal.SIGINT)  # what Ctrl-C at the terminal sends
+        stopped = process.wait(timeout=30)
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -104,6 +120,7 @@ def test_started_from_a_terminal_says_what_it_waits_for() -> None:
         "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
         "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
     )
+    assert stopped == -signal.SIGINT
 
 
 def test_started_by_a_client_prints_nothing_extra() -> None:
