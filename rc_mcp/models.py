@@ -240,7 +240,8 @@ class RoomEntry(_Model):
     last_message_at: UtcTime | None = Field(None, description="When the last message was sent")
     # Server time of the room's or the subscription's last change (ms): posts, deletions, joins, reads.
     activity_ms: int = Field(0, exclude=True)
-    # The room's unique name and display name (fname) as rooms.info gives them; a direct message has neither.
+    # The room's unique name and display name (fname) as rooms.info gives them; a direct message has no
+    # unique name, and the other person's @username as its display name.
     unique_name: str | None = Field(None, exclude=True)
     display_name: str | None = Field(None, exclude=True)
 
@@ -253,10 +254,14 @@ class RoomEntry(_Model):
         stamps = [parse_wire_date(doc.get("_updatedAt")) for doc in (room, subscription)]
         last = parse_wire_date(room.get("lm"))
         activity = max([to_ms(t) for t in (*stamps, last) if t is not None], default=0)
-        # A direct message's subscription is named after the other person: the room itself has no name.
-        named = kind != "direct message"
-        name = (_str(room.get("name")) or _str(subscription.get("name"))) if named else None
-        fname = (_str(room.get("fname")) or _str(subscription.get("fname"))) if named else None
+        if kind == "direct message":
+            # The subscription is named after the other person; rooms.info gives the room itself no
+            # name, so the person's @username (else their display name) stands in as its display name.
+            person = _str(subscription.get("name")) or _str(room.get("name"))
+            name, fname = None, f"@{person}" if person else _str(subscription.get("fname")) or _str(room.get("fname"))
+        else:
+            name = _str(room.get("name")) or _str(subscription.get("name"))
+            fname = _str(room.get("fname")) or _str(subscription.get("fname"))
         return cls(
             id=room_id,
             name=_room_label(kind, room, subscription) or room_id,
@@ -271,10 +276,7 @@ class RoomEntry(_Model):
         )
 
     def room(self) -> Room:
-        """The room as ``rooms.info`` describes it (``general``, not this list's ``#general``). A direct
-        message has no name there, so it keeps this list's, ``@username``, as its display name."""
-        if self.type == "direct message":
-            return Room(id=self.id, display_name=self.name, kind=self.type)
+        """The room as ``rooms.info`` describes it (``general``, not this list's ``#general``)."""
         return Room(id=self.id, name=self.unique_name, display_name=self.display_name, kind=self.type)
 
 

@@ -483,6 +483,8 @@ def test_a_room_without_a_name_never_starts_its_line_bare(
 ) -> None:
     entry = RoomEntry.from_wire(room, subscription)
     assert entry is not None and entry.name == label
+    # Every answer about the room calls it as the list does; only a room known by its id alone has no name.
+    assert entry.room().label == (None if label == "end" else label.removeprefix("#"))
     line = room_line(entry)
     assert line.startswith(label if label[0] in '#@"' else f"room {label} ")
     assert not line.startswith(("end", "more", "paused", "note"))
