@@ -102,14 +102,22 @@ def serve_http(host: str, port: int) -> None:
     if refused:
         _exit_config(refused)
     try:
-        sock = listen(host, port)
-    except (OSError, OverflowError) as exc:
-        reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
-        sys.stderr.write(f"rc-mcp: cannot serve on {host}:{port} ({reason}); try another --port\n")
-        raise SystemExit(2) from None
+        sockets = listen(host, port)
+    except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
+        _cannot_serve(host, port, exc)
     # The address as bound: with --port 0, this line is how a script learns the port.
-    sys.stderr.write(f"rc-mcp: serving MCP at {url_of(sock)}{MCP_PATH}\n")
-    serve(build_server(settings), sock, host=host, token=token, allowed_hosts=list(settings.http_allowed_hosts))
+    sys.stderr.write(f"rc-mcp: serving MCP at {url_of(sockets)}{MCP_PATH}\n")
+    serve(build_server(settings), sockets, host=host, token=token, allowed_hosts=list(settings.http_allowed_hosts))
+
+
+def _cannot_serve(host: str, port: int, exc: OSError | OverflowError) -> NoReturn:
+    import errno
+
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    port_problem = not isinstance(exc, OSError) or exc.errno in (errno.EADDRINUSE, errno.EACCES)
+    advice = "try another --port" if port_problem else "check --host"
+    sys.stderr.write(f"rc-mcp: cannot serve on {host}:{port} ({reason}); {advice}\n")
+    raise SystemExit(2)
 
 
 def _exit_config(message: str) -> NoReturn:

@@ -98,36 +98,49 @@ async def _respond(send: Send, status: int, body: dict[str, str]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` (port 0: one the system picks), bound before the app is built so
-    that the Host check knows the real port and a taken port is one clear error, not uvicorn's log."""
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    # IPPROTO_TCP said outright, as asyncio does when it binds: it sets TCP_NODELAY on accepted
-    # connections only then, and without it every answer waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets on every address ``host`` names, as asyncio would bind them (``localhost``: 127.0.0.1 and
+    ::1; an empty host: every interface), all on one port (port 0: one the system picks). Bound before
+    the app is built, so that the Host check knows the real port and a taken port is one clear error."""
+    if not 0 <= port <= 65535:  # getaddrinfo would quietly take 99999 as 34463
+        raise OverflowError(f"port must be 0-65535, not {port}")
+    found = socket.getaddrinfo(
+        host.strip("[]") or None, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )
+    bound: list[socket.socket] = []
     try:
-        if os.name == "posix":  # a port held only by closed connections (TIME_WAIT) is free, as for uvicorn
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen()
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            # IPPROTO_TCP said outright, as asyncio does: it sets TCP_NODELAY on accepted connections
+            # only then, and without it every answer waits ~40 ms for a delayed ACK.
+            sock = socket.socket(family, kind, proto)
+            bound.append(sock)
+            if os.name == "posix":  # a port held only by closed connections (TIME_WAIT) is free, as for uvicorn
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # IPv6 alone, as asyncio binds it: IPv4 has its own socket
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            at = address if len(bound) == 1 else (address[0], bound[0].getsockname()[1], *address[2:])
+            sock.bind(at)
+            sock.listen()
     except BaseException:
-        sock.close()
+        for sock in bound:
+            sock.close()
         raise
-    return sock
+    return bound
 
 
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
+def url_of(sockets: list[socket.socket]) -> str:
+    """The URL of the first address served."""
+    host, port = sockets[0].getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def serve(
-    server: MCPServer[AppState], sock: socket.socket, *, host: str, token: str | None, allowed_hosts: list[str]
+    server: MCPServer[AppState], sockets: list[socket.socket], *, host: str, token: str | None, allowed_hosts: list[str]
 ) -> None:
-    """Serve on ``sock``, bound to ``host`` (the name as given: the Host check answers to it), until interrupted."""
+    """Serve on ``sockets``, bound for ``host`` (the name as given: the Host check answers to it), until interrupted."""
     import uvicorn
 
-    port = sock.getsockname()[1]
+    port = sockets[0].getsockname()[1]
     app = http_app(server, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)

@@ -5,6 +5,7 @@ behind it runs in process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -23,6 +25,7 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from rc_mcp.__main__ import main
 from rc_mcp.accounts import MAX_ACCOUNTS
 from rc_mcp.emulator import Emulator, demo_workspace
 from rc_mcp.emulator.runner import serve_app
@@ -56,25 +59,35 @@ def shared_server_and_emulator(
     if not env.get("ROCKETCHAT_USER_ID"):
         settings = settings.model_copy(update={"user_id": "", "auth_token": settings.auth_token.__class__("")})
     server = build_server(settings, transport=httpx.ASGITransport(app=emulator.app))
-    with listen("127.0.0.1", 0) as sock:  # bound before the app is built, as `rc-mcp --port 0` does
-        app = http_app(server, host="127.0.0.1", port=sock.getsockname()[1], token=token,
+    with bound("127.0.0.1") as sockets:  # bound before the app is built, as `rc-mcp --port 0` does
+        app = http_app(server, host="127.0.0.1", port=sockets[0].getsockname()[1], token=token,
                        allowed_hosts=list(allowed_hosts))  # fmt: skip
-        with serve_with_lifespan(app, sock) as url:
+        with serve_with_lifespan(app, sockets) as url:
             yield url, demo, emulator
 
 
 @contextmanager
-def serve_with_lifespan(app: Any, sock: socket.socket) -> Iterator[str]:
-    """uvicorn in a thread on ``sock``, running the app's lifespan (the MCP session manager lives in it)."""
+def bound(host: str, port: int = 0) -> Iterator[list[socket.socket]]:
+    sockets = listen(host, port)
+    try:
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@contextmanager
+def serve_with_lifespan(app: Any, sockets: list[socket.socket]) -> Iterator[str]:
+    """uvicorn in a thread on ``sockets``, running the app's lifespan (the MCP session manager lives in it)."""
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
     try:
-        yield url_of(sock)
+        yield url_of(sockets)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
@@ -110,24 +123,87 @@ def test_the_command_refuses_a_public_address_without_a_token(tmp_path: Path) ->
     assert done.stderr.count("\n") == 1 and "set ROCKETCHAT_MCP_HTTP_TOKEN" in done.stderr
 
 
-def test_connections_are_accepted_without_delayed_acks() -> None:
+async def test_connections_are_accepted_without_delayed_acks() -> None:
     # asyncio sets TCP_NODELAY on accepted connections only for a socket made with IPPROTO_TCP: without
     # it each answer waited ~40 ms (a crowd of 300 requests took 14 s instead of 1 s).
-    with listen("127.0.0.1", 0) as sock:
-        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    accepted: list[int] = []
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    with bound("127.0.0.1") as sockets:
+        server = await asyncio.get_running_loop().create_server(Accept, sock=sockets[0])
+        async with server:
+            _, writer = await asyncio.open_connection(*sockets[0].getsockname()[:2])
+            with anyio.fail_after(30):
+                while not accepted:
+                    await anyio.sleep(0.01)
+            writer.close()
+    assert accepted[0] != 0
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6")
+@pytest.mark.parametrize(
+    ("host", "addresses"),
+    [
+        ("localhost", ["::1", "127.0.0.1"]),  # most machines' /etc/hosts (this one's says 127.0.0.1 alone)
+        ("", ["::", "0.0.0.0"]),  # every interface: IPv6-only on ::, else 0.0.0.0 on the same port is taken
+    ],
+)
+def test_a_name_is_served_on_each_of_its_addresses_on_one_port(
+    host: str, addresses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client may take any address the name has, so each is served, as uvicorn's own binding did.
+    tcp = (socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+    found = [(socket.AF_INET6, *tcp, (addresses[0], 0, 0, 0)), (socket.AF_INET, *tcp, (addresses[1], 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda name, *_, **__: found if name == (host or None) else [])
+    with bound(host) as sockets:
+        assert [sock.getsockname()[0] for sock in sockets] == addresses
+        assert len({sock.getsockname()[1] for sock in sockets}) == 1
+        assert sockets[0].getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
 
 
 def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKETCHAT_")}
     env.update(ROCKETCHAT_URL="http://127.0.0.1:9", ROCKETCHAT_MCP_STATE_DIR=str(tmp_path))
-    with listen("127.0.0.1", 0) as taken:
-        port = taken.getsockname()[1]
+    with bound("127.0.0.1") as taken:
+        port = taken[0].getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-m", "rc_mcp", "--transport", "streamable-http", "--port", str(port)],
             env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"rc-mcp: cannot serve on 127.0.0.1:{port} (Address already in use); try another --port\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "line"),
+    [
+        ("127.0.0.1", "99999", "(port must be 0-65535, not 99999); try another --port"),  # not 34463
+        ("192.0.2.1", "0", "(Cannot assign requested address); check --host"),  # an address not on this machine
+    ],
+)
+def test_an_address_that_cannot_be_served_is_one_clear_line(
+    host: str, port: str, line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ROCKETCHAT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ROCKETCHAT_MCP_HTTP_TOKEN", SECRET)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--transport", "streamable-http", "--host", host, "--port", port])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"rc-mcp: cannot serve on {host}:{port} {line}\n"
 
 
 def test_the_bearer_token_health_and_host_checks(tmp_path: Path) -> None:
