@@ -5,6 +5,7 @@ emulator imports nothing from rc-mcp, and no function is over 60 lines."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from functools import cache
 from pathlib import Path
@@ -31,14 +32,20 @@ def layers() -> dict[str, tuple[int, str]]:
 
 
 def imported(path: Path) -> set[str]:
-    """The rc_mcp modules ``path`` imports anywhere in it (first component under rc_mcp)."""
+    """The rc_mcp modules ``path`` imports anywhere in it (first component under rc_mcp), relative
+    imports and ``from rc_mcp import x`` included; ``__init__`` for the package itself."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rc_mcp":
-            parts = node.module.split(".")
-            found.update(parts[1:2] or [alias.name for alias in node.names])
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            names = [f"{module}.{alias.name}" for alias in node.names] if module == "rc_mcp" else [module]
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("rc_mcp."))
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        parts = [name.split(".") for name in names if name.split(".")[0] == "rc_mcp"]
+        found.update(part[1] if len(part) > 1 else "__init__" for part in parts)
     return found - {"__version__"}
 
 

@@ -5,8 +5,8 @@
 //   node tests/ts_client.mjs <sdk directory> http <url>
 //
 // A request is {"method": "tools/list" | "tools/call" | "prompts/list" | "prompts/get", "params": {...}};
-// the answer is {"result": ...} or {"error": "..."}. callTool validates structured content against the
-// tool's output schema once tools/list has been called, as the SDK does for hosts.
+// the answer is {"result": ...} or {"error": "..."}. The tools are listed once on connecting, as hosts
+// do, so that every callTool checks structured content against the tool's output schema.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 
@@ -26,8 +26,8 @@ if (kind === "stdio") {
 
 const client = new Client({ name: "rc-mcp-tests", version: "1.0.0" });
 await client.connect(transport);
-const server = client.getServerVersion();
-process.stdout.write(JSON.stringify({ result: { server } }) + "\n");
+const { tools } = await client.listTools();
+process.stdout.write(JSON.stringify({ result: { server: client.getServerVersion(), tools } }) + "\n");
 
 const calls = {
   "tools/list": (params) => client.listTools(params),
