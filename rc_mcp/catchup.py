@@ -99,6 +99,16 @@ class _Look:
         return self.updated.stopped or self.deleted.stopped
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A room's catch-up, read: ``result`` may be shown once ``CatchUpReader.commit`` has saved it."""
+
+    result: CatchUp
+    room: Room
+    name: str
+    look: _Look
+
+
 class CatchUpReader:
     """Catch-ups of one account's rooms; calls on one checkpoint are serialised in this process."""
 
@@ -110,18 +120,30 @@ class CatchUpReader:
         return self.history.require("catch_up", "use sync_messages and list_deleted with last_update or next instead")
 
     async def catch_up(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way | None = None) -> CatchUp:
-        store = self.store()
-        way = way or Way()
-        items = budget.reserve(FRAME_CHARS) if way.whole_answer else budget
+        """One room's catch-up, its checkpoint moved past what it shows."""
         async with self._locks.setdefault((room.id, name), anyio.Lock()):
-            look = await self._read(pager, store, room, name, items, way)
-            notes = pager.notes() if way.whole_answer else []
-            look = await self._annotated(look, items, way, notes)
-            # A cancel (the tool's deadline) landing after the save would drop a page marked read: the
-            # save finishes whatever happens, and nothing is awaited between it and the answer.
+            staged = await self.stage(pager, room, name, budget, way or Way())
+            # A cancel (the tool's deadline, or the host's) that came while reading ends the call here,
+            # unsaved; one landing after the save would drop a page marked read, so the save finishes
+            # whatever happens, and nothing is awaited after it.
+            await anyio.lowlevel.checkpoint()
             with anyio.CancelScope(shield=True):
-                await self._save(store, room, name, look)
-            return _result(room, name, look, budget, notes)
+                await self.commit(staged)
+            return staged.result
+
+    async def stage(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way) -> Staged:
+        """A room's catch-up read and annotated but not saved: a cancel before ``commit`` loses nothing.
+        The caller serialises calls on the checkpoint (``catch_up``, or a workspace checkpoint's lock)."""
+        store = self.store()
+        items = budget.reserve(FRAME_CHARS) if way.whole_answer else budget
+        look = await self._read(pager, store, room, name, items, way)
+        notes = pager.notes() if way.whole_answer else []
+        look = await self._annotated(look, items, way, notes)
+        return Staged(_result(room, name, look, budget, notes), room, name, look)
+
+    async def commit(self, staged: Staged) -> None:
+        """Move the checkpoint past what ``staged.result`` shows, with what waits for the next call."""
+        await self._save(self.store(), staged.room, staged.name, staged.look)
 
     async def _read(self, pager: Pager, store: HistoryStore, room: Room, name: str, budget: Budget, way: Way) -> _Look:
         try:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from rc_mcp.catchup import FIRST_LOOK, CatchUpReader, CheckpointError, Way
+from rc_mcp.catchup import FIRST_LOOK, CatchUpReader, CheckpointError, Staged, Way
 from rc_mcp.errors import NotAllowed, RocketChatError, RoomArchived, RoomNotFound
 from rc_mcp.models import Room, RoomEntry
 from rc_mcp.paging import Pager, Stop
@@ -53,16 +53,36 @@ class _Plan:
     wrapped: bool
 
 
+@dataclass(frozen=True)
+class _RoomRead:
+    """One room read this call: its section, staged, and, when it was read to its end, what marks it seen."""
+
+    entry: RoomEntry
+    staged: Staged
+    seen: WorkspaceRoom | None
+
+    @property
+    def shows(self) -> bool:
+        section = self.staged.result
+        return bool(section.messages or section.deleted or not section.caught_up)
+
+
 @dataclass
 class _Reading:
-    """What one call read: the sections to show, the rooms read to their end, whether every planned
-    room was, and notes on what failed (a room that could not be read, a checkpoint not saved)."""
+    """What one call read and then saved: the rooms read (their checkpoints not yet moved), the rooms
+    saved as read to their end, whether every planned room was, how many were passed over, and notes
+    on what failed (a room that could not be read, a checkpoint not saved)."""
 
-    sections: list[CatchUp] = field(default_factory=list)
+    read: list[_RoomRead] = field(default_factory=list)
     rooms: dict[str, WorkspaceRoom] = field(default_factory=dict)
     finished: bool = False
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def sections(self) -> list[CatchUp]:
+        """The sections to show: rooms read with something to say (after ``commit``: only those saved)."""
+        return [room.staged.result for room in self.read if room.shows]
 
 
 class WorkspaceReader:
@@ -81,12 +101,14 @@ class WorkspaceReader:
             entries = await self.room_list.refresh()
             await self.catch_ups.history.remember_rooms([entry.room() for entry in entries])
             plan = _plan(entries, previous, first_at)
-            # Each room's checkpoint is saved as the room is read, so from the first room on a cancel from
-            # outside (the tool's deadline) would drop rooms already marked read: the reading and the saving
-            # are shielded from it, and the rooms are read only until shortly before it instead.
+            # Rooms are read, then saved together: a cancel while reading (the host's, or the tool's
+            # deadline) loses nothing, since no checkpoint has moved. Reading stops shortly before the
+            # deadline, and the saving is shielded, so a cancel cannot drop rooms already marked read.
             stop_at = anyio.current_effective_deadline() - SAVE_SECONDS
+            reading = await self._look(pager, name, first_at, plan, budget, stop_at)
+            await anyio.lowlevel.checkpoint()  # a cancel that came while reading ends the call here, unsaved
             with anyio.CancelScope(shield=True):
-                reading = await self._look(pager, name, first_at, plan, budget, stop_at)
+                await self._commit(reading)
                 swept_at = await self._save_reading(store, previous, name, first_at, plan, reading, pager)
             sections = reading.sections
             swept = sum(1 for entry in plan.swept if entry.id in reading.rooms)
@@ -172,9 +194,9 @@ class WorkspaceReader:
     async def _look(
         self, pager: Pager, name: str, first_at: int, plan: _Plan, budget: Budget, stop_at: float
     ) -> _Reading:
-        """Each room in turn, within one budget; the rooms read to their end are marked seen. A room
-        this account may not read is passed over, unseen, so it never holds up the rooms after it. Any
-        other failure ends the call with the rooms before it, or, when none had anything to show, fails it."""
+        """Each room in turn, within one budget, staged for ``_commit``. A room this account may not
+        read is passed over, unseen, so it never holds up the rooms after it. Any other failure ends
+        the call with the rooms before it, or, when none had anything to show, fails it."""
         reading = _Reading()
         left = budget.reserve(FRAME_CHARS)
         way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
@@ -185,7 +207,7 @@ class WorkspaceReader:
             if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
                 return reading
             try:
-                section = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
+                staged = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
             except UNREADABLE as exc:
                 passed_over.append(exc)
                 reading.skipped += 1
@@ -196,27 +218,45 @@ class WorkspaceReader:
                     raise
                 reading.notes.append(_failure(entry, exc))
                 return reading
-            if section.messages or section.deleted or not section.caught_up:
-                reading.sections.append(section)
-                left = room_budget.after([*section.messages, *section.deleted])
+            section = staged.result
+            done = WorkspaceRoom(
+                seen_activity=entry.activity_ms,
+                swept_at=pager.state.server_now_ms() if entry in plan.swept else None,
+            )
+            reading.read.append(_RoomRead(entry, staged, done if section.caught_up else None))
+            left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
                 return reading
-            swept = pager.state.server_now_ms() if entry in plan.swept else None
-            reading.rooms[entry.id] = WorkspaceRoom(seen_activity=entry.activity_ms, swept_at=swept)
-        if passed_over and not reading.rooms:
+        if passed_over and not reading.read:
             raise passed_over[0]  # no room could be read: this is no one room's problem
         reading.finished = True
         return reading
 
-    async def _room(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way, stop_at: float) -> CatchUp:
-        """One room's catch-up, unless the call's deadline comes first (then ServerUnreachable). Its
-        checkpoint is saved last, with nothing to wait for after it, so a room cancelled here is unread."""
-        section: CatchUp | None = None
+    async def _commit(self, reading: _Reading) -> None:
+        """Save the rooms read, in order. A save that fails ends the answer before that room: it and the
+        rooms after it are read again by the next call (or, when nothing could be shown, the call fails)."""
+        for n, room in enumerate(reading.read):
+            try:
+                await self.catch_ups.commit(room.staged)
+            except CheckpointError as exc:
+                del reading.read[n:]
+                if not reading.sections:
+                    raise
+                reading.finished = False
+                reading.notes.append(_failure(room.entry, exc))
+                return
+            if room.seen is not None:
+                reading.rooms[room.entry.id] = room.seen
+
+    async def _room(self, pager: Pager, room: Room, name: str, budget: Budget, way: Way, stop_at: float) -> Staged:
+        """One room's catch-up, read but not saved, unless the call's deadline comes first (then
+        ServerUnreachable)."""
+        staged: Staged | None = None
         with anyio.CancelScope(deadline=stop_at):
-            section = await self.catch_ups.catch_up(pager, room, name, budget, way)
-        if section is None:
+            staged = await self.catch_ups.stage(pager, room, name, budget, way)
+        if staged is None:
             raise stopped_error(Stop("deadline"), pager)
-        return section
+        return staged
 
 
 def _passed_over(entry: RoomEntry, exc: RocketChatError) -> str:

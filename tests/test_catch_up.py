@@ -17,7 +17,7 @@ from rc_mcp.history import HistoryUnavailable
 from rc_mcp.results import CatchUp
 from rc_mcp.rules import ArgumentError, CatchUpArguments, DeletedArguments, UpdatedArguments, parse
 from rc_mcp.session import Session
-from tests.conftest import T0, Harness, emulator_limiter, ids
+from tests.conftest import SYNC_PATH, T0, Harness, emulator_limiter, ids
 
 pytestmark = pytest.mark.anyio
 SINCE = iso_ms(T0)
@@ -64,6 +64,32 @@ async def test_first_look_then_only_what_changed(harness: Harness) -> None:
     assert gone.id == b and gone.seen_before and gone.recalled is not None and gone.recalled.text == "to be deleted"
     assert second.caught_up and second.watermark == str(T0 + 5000)
     assert ids(third) == [] and third.caught_up and third.watermark == str(T0 + 5000)
+
+
+@pytest.mark.parametrize("nth", [1, 2])  # the updates' request, the trash's
+async def test_a_call_cancelled_while_reading_moves_no_checkpoint(harness: Harness, nth: int) -> None:
+    # The host cancels (notifications/cancelled), and its SDK drops whatever the call would have answered.
+    posted = harness.post_many(3)
+    harness.workspace.delete(posted[0], at=T0 + 100)
+    session = harness.session()
+    requests = 0
+    with anyio.CancelScope() as call:
+
+        def cancel_at_the_nth(request: httpx.Request, body: Any) -> Any:
+            nonlocal requests
+            requests += request.url.path == SYNC_PATH
+            if requests == nth:
+                call.cancel()  # the answer still arrives: the cancel lands between two steps of the call
+            return body
+
+        harness.mangle(cancel_at_the_nth)
+        await catch_up(session, room_id=harness.room, since=SINCE)
+    assert call.cancelled_caught
+    store = session.history.store
+    assert store is not None and store.checkpoint(harness.room, "default") is None
+    harness.mangle(lambda request, body: body)
+    again = await catch_up(session, room_id=harness.room, since=SINCE)  # as if for the first time
+    assert ids(again) == [*posted[1:], posted[0]] and again.caught_up
 
 
 async def test_checkpoint_survives_a_restart(harness: Harness) -> None:
