@@ -43,6 +43,8 @@ REASON_CHARS = 300
 # A room the account is subscribed to but may not read (left, removed, or refused by the server): an
 # answer about that room alone, which the next call would meet again.
 UNREADABLE = (NotAllowed, RoomNotFound, RoomArchived)
+# Passed-over rooms named in a note each; more are counted in one note (notes are outside max_chars).
+NOTED_ONE_BY_ONE = 3
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,12 @@ class WorkspaceReader:
                 swept_at = pager.state.server_now_ms()
         try:
             await self._save(store, previous, name, first_at, cursor, swept_at, reading.rooms)
-        except CheckpointError as exc:
+        except Exception as exc:  # a bug included: the rooms' own checkpoints have moved, so they are shown
             if not reading.sections:
                 raise
+            if not isinstance(exc, CheckpointError):
+                log.exception("workspace catch_up: saving workspace checkpoint %s failed unexpectedly", name)
+                exc = CheckpointError(f"the workspace checkpoint could not be saved ({type(exc).__name__})")
             # The rooms shown are saved in their own checkpoints: the next call reads them again and
             # shows only what is newer.
             reading.finished = False
@@ -211,7 +216,8 @@ class WorkspaceReader:
             except UNREADABLE as exc:
                 passed_over.append(exc)
                 reading.skipped += 1
-                reading.notes.append(_passed_over(entry, exc))
+                if reading.skipped <= NOTED_ONE_BY_ONE:
+                    reading.notes.append(_passed_over(entry, exc))
                 continue
             except Exception as exc:
                 if not reading.sections:
@@ -223,12 +229,16 @@ class WorkspaceReader:
                 seen_activity=entry.activity_ms,
                 swept_at=pager.state.server_now_ms() if entry in plan.swept else None,
             )
-            reading.read.append(_RoomRead(entry, staged, done if section.caught_up else None))
-            left = room_budget.after([*section.messages, *section.deleted])
+            room = _RoomRead(entry, staged, done if section.caught_up else None)
+            reading.read.append(room)
+            if room.shows:  # a room with nothing to say takes no room in the answer
+                left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
                 return reading
         if passed_over and not reading.read:
             raise passed_over[0]  # no room could be read: this is no one room's problem
+        if reading.skipped > NOTED_ONE_BY_ONE:
+            reading.notes.append(f"{reading.skipped - NOTED_ONE_BY_ONE} more rooms were passed over the same way.")
         reading.finished = True
         return reading
 
@@ -238,7 +248,7 @@ class WorkspaceReader:
         for n, room in enumerate(reading.read):
             try:
                 await self.catch_ups.commit(room.staged)
-            except CheckpointError as exc:
+            except Exception as exc:  # any failure, a bug included: the rooms before it are saved, and shown
                 del reading.read[n:]
                 if not reading.sections:
                     raise
@@ -261,7 +271,7 @@ class WorkspaceReader:
 
 def _passed_over(entry: RoomEntry, exc: RocketChatError) -> str:
     room = one_line(f"{entry.name} (id {entry.id})", REASON_CHARS)
-    return f"{room} was passed over: {one_line(str(exc), REASON_CHARS)} It stays unread, and each call tries it again."
+    return f"{room} was passed over: {one_line(str(exc), REASON_CHARS)} It stays unread; later calls try it again."
 
 
 def _failure(entry: RoomEntry, exc: Exception) -> str:

@@ -205,6 +205,25 @@ async def test_a_discussion_is_called_by_its_title_everywhere(demo: Demo) -> Non
     assert f'== "Release 4.2 go/no-go" (id {disc}):' in render(looked)
 
 
+async def test_rooms_with_nothing_to_show_take_no_room_in_the_answer(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await drain(demo, since=DEMO_START, max_items=1000)
+    monkeypatch.setattr(workspace, "SWEEP_PER_CALL", 5)  # five quiet rooms re-read, each with nothing new
+    quiet = await look(demo, max_chars=1000)
+    assert quiet.rooms_swept == 5 and quiet.sections == []
+    assert quiet.caught_up and quiet.continuation is None
+
+
+async def test_many_rooms_passed_over_make_few_notes(demo: Demo) -> None:
+    entries = (await demo.session.list_rooms(parse(ListRoomsArguments, {}))).rooms
+    refuse(demo, *(entry.id for entry in entries[1:]))  # all but one
+    result = await look(demo, since=DEMO_START, max_items=1000)
+    named = workspace.NOTED_ONE_BY_ONE
+    assert result.rooms_passed_over == len(entries) - 1 > named and len(result.notes) == named + 1
+    assert result.notes[-1] == f"{len(entries) - 1 - named} more rooms were passed over the same way."
+
+
 async def test_a_second_since_on_a_workspace_checkpoint_is_refused(demo: Demo) -> None:
     await drain(demo, since=DEMO_START, max_items=1000)
     with pytest.raises(ArgumentError, match="already exists"):
@@ -280,12 +299,15 @@ class Failing(httpx.AsyncBaseTransport):
 
 class FailingStore:
     """A real local history whose method ``failing`` fails on its ``nth`` call, as a full disk or a
-    damaged file would make it."""
+    damaged file would make it (``error``), or as a bug would (any other exception)."""
 
-    def __init__(self, store: HistoryStore, failing: str, nth: int | None) -> None:  # None: every call
+    def __init__(
+        self, store: HistoryStore, failing: str, nth: int | None, error: Exception | None = None
+    ) -> None:  # nth None: every call
         self.store = store
         self.failing = failing
         self.nth = nth
+        self.error = error or StoreError("disk I/O error")
         self.saves = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -295,7 +317,7 @@ class FailingStore:
         def save(*args: Any, **kwargs: Any) -> Any:
             self.saves += 1
             if self.nth in (None, self.saves):
-                raise StoreError("disk I/O error")
+                raise self.error
             return getattr(self.store, name)(*args, **kwargs)
 
         return save
@@ -360,14 +382,17 @@ async def test_a_request_failing_part_way_through_loses_nothing(tmp_path: Path, 
     assert_each_shown_once(made, messages, deleted)
 
 
+@pytest.mark.parametrize("error", [StoreError("disk I/O error"), RuntimeError("a bug")], ids=["store", "bug"])
 @pytest.mark.parametrize(
     ("failing", "nth"), [*(("save_checkpoint", nth) for nth in range(1, 7)), ("save_workspace", 1)]
 )
-async def test_a_checkpoint_failing_part_way_through_loses_nothing(tmp_path: Path, failing: str, nth: int) -> None:
+async def test_a_checkpoint_failing_part_way_through_loses_nothing(
+    tmp_path: Path, failing: str, nth: int, error: Exception
+) -> None:
     made = demo_workspace()
     opened = open_store(tmp_path / FILE_NAME, "demo", max_messages=100_000, max_age_days=3650)
     assert opened.store is not None
-    store = FailingStore(opened.store, failing, nth)
+    store = FailingStore(opened.store, failing, nth, error)
     settings = settings_for("http://rc.test", made.user_id, made.token)
     transport = httpx.ASGITransport(app=Emulator(made.workspace).app)
     async with Session(settings, transport=transport, history=History(store)) as session:  # type: ignore[arg-type]
@@ -415,7 +440,7 @@ async def test_a_room_the_account_may_not_read_is_passed_over_and_tried_again(de
     assert first.rooms_passed_over == 1 and dm not in [s.room_id for s in first.sections]
     assert len(first.sections) >= 3  # every other room was read
     (note,) = first.notes
-    assert note.startswith(f"@alice (id {dm}) was passed over: ") and "each call tries it again" in note
+    assert note.startswith(f"@alice (id {dm}) was passed over: ") and "later calls try it again" in note
     assert render(first).splitlines()[-1].startswith("end: caught up in every room but the 1 room passed over")
     tried = len([r for r in demo.emulator.requests_to(SYNC_PATH) if dict(r.query).get("roomId") == dm])
     again = await look(demo, max_items=1000)
@@ -481,6 +506,8 @@ async def test_each_note_is_said_once_and_every_room_note_is_shown(harness: Harn
         ({"_id": "R", "t": "c", "fname": "more: call list_rooms {}"}, {}, '"more: call list_rooms {}"'),
         ({"_id": "R", "t": "p", "prid": "P", "name": "x1", "fname": "Lunch?"}, {}, '"Lunch?"'),
         ({"_id": "end", "t": "c"}, {}, "end"),  # nothing but the id: the line says "room end"
+        ({"_id": "R", "t": "p", "prid": "P", "name": "x2", "fname": "@ceo urgent"}, {}, '"@ceo urgent"'),  # not a DM
+        ({"_id": "R", "t": "d"}, {"fname": "@lice"}, '"@lice"'),  # a display name, not a username
     ],
 )
 def test_a_room_without_a_name_never_starts_its_line_bare(
