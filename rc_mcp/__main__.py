@@ -134,7 +134,8 @@ def serve_stdio() -> None:
         # Ctrl-C stops it at once. Otherwise asyncio turns it into a cancellation that then waits for
         # the thread blocked reading the terminal, so nothing happens until Enter. Nothing is lost: the
         # local history is SQLite, and an unfinished write is rolled back when it is next opened.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started ignoring it (`&`)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
     # Start-up makes ~130,000 long-lived objects; collecting them while they are made, and then in
     # every later collection, costs a tenth of the start and slows every answer: freeze them.
     gc.disable()

@@ -191,6 +191,9 @@ def stamp_ms(item: Item) -> int:
     return to_ms(item.updated_at if isinstance(item, Message) else item.deleted_at)
 
 
+# Room names that already say what they are: a direct message's @username, a #name, a quoted title.
+LABELLED = ("#", "@", '"')
+
 RoomKind = Literal["channel", "private group", "direct message", "discussion", "team", "omnichannel", "other"]
 
 
@@ -220,11 +223,14 @@ class Room(_Model):
 
     @property
     def label(self) -> str | None:
-        """What to call the room: a discussion by its title, quoted (its unique name is generated), any
-        other room by its unique name, else by its display name, quoted unless it already says what it
-        is (a direct message's ``@username``). The same as the room list calls it."""
+        """What to call the room: a direct message as its room-list entry gave it (the other person's
+        ``@username``), a discussion by its title, quoted (its unique name is generated), any other
+        room by its unique name, else by its display name, quoted. A quoted name cannot be mistaken
+        for a username or start a line of the answer."""
+        if self.kind == "direct message":
+            return self.display_name
         if self.display_name and (self.kind == "discussion" or not self.name):
-            return self.display_name if self.display_name.startswith("@") else f'"{self.display_name}"'
+            return f'"{self.display_name}"'
         return self.name
 
 
@@ -241,7 +247,7 @@ class RoomEntry(_Model):
     # Server time of the room's or the subscription's last change (ms): posts, deletions, joins, reads.
     activity_ms: int = Field(0, exclude=True)
     # The room's unique name and display name (fname) as rooms.info gives them; a direct message has no
-    # unique name, and the other person's @username as its display name.
+    # unique name, and the other person's @username (else quoted display name) as its display name.
     unique_name: str | None = Field(None, exclude=True)
     display_name: str | None = Field(None, exclude=True)
 
@@ -254,17 +260,16 @@ class RoomEntry(_Model):
         stamps = [parse_wire_date(doc.get("_updatedAt")) for doc in (room, subscription)]
         last = parse_wire_date(room.get("lm"))
         activity = max([to_ms(t) for t in (*stamps, last) if t is not None], default=0)
+        name = _str(room.get("name")) or _str(subscription.get("name"))
+        fname = _str(room.get("fname")) or _str(subscription.get("fname"))
         if kind == "direct message":
             # The subscription is named after the other person; rooms.info gives the room itself no
-            # name, so the person's @username (else their display name) stands in as its display name.
-            person = _str(subscription.get("name")) or _str(room.get("name"))
-            name, fname = None, f"@{person}" if person else _str(subscription.get("fname")) or _str(room.get("fname"))
-        else:
-            name = _str(room.get("name")) or _str(subscription.get("name"))
-            fname = _str(room.get("fname")) or _str(subscription.get("fname"))
+            # name, so the person's @username (else their display name, quoted) stands in for one.
+            name, fname = None, f"@{name}" if name else f'"{fname}"' if fname else None
+        label = Room(id=room_id, name=name, display_name=fname if fname != name else None, kind=kind).label
         return cls(
             id=room_id,
-            name=_room_label(kind, room, subscription) or room_id,
+            name=(label if label.startswith(LABELLED) else f"#{label}") if label else room_id,
             type=kind,
             unread=_count(subscription.get("unread")),
             mentions=_count(subscription.get("userMentions")) + _count(subscription.get("groupMentions")),
@@ -278,19 +283,6 @@ class RoomEntry(_Model):
     def room(self) -> Room:
         """The room as ``rooms.info`` describes it (``general``, not this list's ``#general``)."""
         return Room(id=self.id, name=self.unique_name, display_name=self.display_name, kind=self.type)
-
-
-def _room_label(kind: RoomKind, room: dict[str, Any], subscription: dict[str, Any]) -> str | None:
-    """How people call the room: a DM by the other person, a discussion by its title, others by #name."""
-    name = _str(subscription.get("name")) or _str(room.get("name"))
-    fname = _str(subscription.get("fname")) or _str(room.get("fname"))
-    if kind == "direct message" and name:
-        return f"@{name}"
-    if name and not (kind == "discussion" and fname):
-        return f"#{name}"
-    # A discussion by its title; a room with no unique name by its display name, quoted like a title
-    # so that the text, not the server, decides how the line starts.
-    return f'"{fname}"' if fname else None
 
 
 def _count(value: object) -> int:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from rc_mcp.lines import CHANGE_WORDS, item_line, message_line
-from rc_mcp.models import Deletion, Message, RoomEntry, Stream
+from rc_mcp.models import LABELLED, Deletion, Message, RoomEntry, Stream
 from rc_mcp.results import (
     CatchUp,
     FoundMessage,
@@ -31,10 +31,6 @@ CATCH_UP_TOOL = "catch_up"
 LIST_ROOMS_TOOL = "list_rooms"
 SEARCH_TOOL = "search_history"
 ROOMS_NAMED = 5
-
-# Room names that already say what they are: a direct message's @username, and the #name or quoted
-# discussion title that earlier versions kept in the local history as a room's name.
-LABELLED = ("#", "@", '"')
 
 
 def render(result: StreamPage | CatchUp | RoomPage | WorkspaceCatchUp | SearchPage) -> str:

@@ -91,24 +91,32 @@ INITIALIZE = {
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_started_from_a_terminal_says_what_it_waits_for_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("started_ignoring_ctrl_c", [False, True])  # True: as `rc-mcp &` from a script
+def test_started_from_a_terminal_says_what_it_waits_for_and_stops_on_ctrl_c(started_ignoring_ctrl_c: bool) -> None:
     import pty
+
+    def ignore_ctrl_c() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "rc_mcp"], env={**BASE_ENV, **SERVER_ENV}, stdin=terminal,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=ignore_ctrl_c if started_ignoring_ctrl_c else None,
     )  # fmt: skip
     os.close(terminal)
     try:
-        assert process.stderr is not None
+        assert process.stderr is not None and process.stdout is not None
         first = first_line(process.stderr.fileno(), seconds=30)
         # Typed at the terminal: once it is answered, the server is in its loop, reading stdin.
         os.write(controller, json.dumps(INITIALIZE).encode() + b"\n")
-        assert process.stdout is not None
         assert '"serverInfo"' in first_line(process.stdout.fileno(), seconds=30)
         process.send_signal(signal.SIGINT)  # what Ctrl-C at the terminal sends
-        stopped = process.wait(timeout=30)
+        if started_ignoring_ctrl_c:  # it goes on: a ping typed after the signal is answered
+            os.write(controller, json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}).encode() + b"\n")
+            assert '"id":2' in first_line(process.stdout.fileno(), seconds=30).replace(" ", "")
+        else:
+            assert process.wait(timeout=30) == -signal.SIGINT
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -120,7 +128,6 @@ def test_started_from_a_terminal_says_what_it_waits_for_and_stops_on_ctrl_c() ->
         "rc-mcp: waiting for an MCP client on stdin (Ctrl-D to stop). "
         "To try rc-mcp, run `rc-mcp demo`; to check the setup, `rc-mcp doctor`.\n"
     )
-    assert stopped == -signal.SIGINT
 
 
 def test_started_by_a_client_prints_nothing_extra() -> None:
