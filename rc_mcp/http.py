@@ -56,7 +56,8 @@ def http_app(
     machine by a DNS trick (Host): only this host's own names, and those in ``allowed_hosts`` (the
     public names behind a load balancer), are answered.
     """
-    own = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [host]
+    # An IPv6 address stands in brackets in a Host header ("[fd00::2]:8000").
+    own = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [f"[{host}]" if ":" in host else host]
     names = [*own, *allowed_hosts]  # a proxy on this machine forwards its public names to loopback
     origins = [f"{scheme}://{name}" for name in names for scheme in ("http", "https")]
     security = TransportSecuritySettings(

@@ -206,6 +206,20 @@ def test_an_address_that_cannot_be_served_is_one_clear_line(
     assert capsys.readouterr().err == f"rc-mcp: cannot serve on {host}:{port} {line}\n"
 
 
+@pytest.mark.parametrize(("host", "header"), [("192.0.2.7", "192.0.2.7:8000"), ("fd00::2", "[fd00::2]:8000")])
+def test_a_public_address_answers_to_its_own_name(tmp_path: Path, host: str, header: str) -> None:
+    from starlette.testclient import TestClient
+
+    settings = settings_for("http://rc.test", ROCKETCHAT_MCP_STATE_DIR=str(tmp_path))
+    server = build_server(settings, transport=httpx.ASGITransport(app=Emulator(demo_workspace().workspace).app))
+    app = http_app(server, host=host, port=8000, token=SECRET, allowed_hosts=[])
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {SECRET}"}
+    with TestClient(app, base_url=f"http://{header}") as client:
+        assert client.post("/mcp", json=body, headers={**headers, "Host": header}).status_code == 200
+        assert client.post("/mcp", json=body, headers={**headers, "Host": "evil.example:8000"}).status_code == 421
+
+
 def test_the_bearer_token_health_and_host_checks(tmp_path: Path) -> None:
     with shared_server(tmp_path) as (url, _):
         body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
