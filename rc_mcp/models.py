@@ -194,6 +194,13 @@ def stamp_ms(item: Item) -> int:
 # Room names that already say what they are: a direct message's @username, a #name, a quoted title.
 LABELLED = ("#", "@", '"')
 
+
+def called(label: str) -> str:
+    """How the text calls a room by its label: ``#general`` for the unique name ``general``; a label
+    that already says what it is (``@alice``, ``"Lunch?"``) as it is."""
+    return label if label.startswith(LABELLED) else f"#{label}"
+
+
 RoomKind = Literal["channel", "private group", "direct message", "discussion", "team", "omnichannel", "other"]
 
 
@@ -265,11 +272,12 @@ class RoomEntry(_Model):
         if kind == "direct message":
             # The subscription is named after the other person; rooms.info gives the room itself no
             # name, so the person's @username (else their display name, quoted) stands in for one.
-            name, fname = None, f"@{name}" if name else f'"{fname}"' if fname else None
+            person = f"@{name}" if name else None
+            name, fname = None, person or (f'"{fname}"' if fname else None)
         label = Room(id=room_id, name=name, display_name=fname if fname != name else None, kind=kind).label
         return cls(
             id=room_id,
-            name=(label if label.startswith(LABELLED) else f"#{label}") if label else room_id,
+            name=called(label) if label else room_id,
             type=kind,
             unread=_count(subscription.get("unread")),
             mentions=_count(subscription.get("userMentions")) + _count(subscription.get("groupMentions")),

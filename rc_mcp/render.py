@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from rc_mcp.lines import CHANGE_WORDS, item_line, message_line
-from rc_mcp.models import LABELLED, Deletion, Message, RoomEntry, Stream
+from rc_mcp.models import LABELLED, Deletion, Message, RoomEntry, Stream, called
 from rc_mcp.results import (
     CatchUp,
     FoundMessage,
@@ -110,12 +110,8 @@ def _room(result: StreamPage | CatchUp) -> str:
 
 
 def _called(name: str | None) -> str | None:
-    """How a room is called in the text: ``#general`` for its unique name ``general``; a name that
-    already says what it is (``@alice``) as it is."""
-    if not name:
-        return None
-    label = clean(name, 80)
-    return label if label.startswith(LABELLED) else f"#{label}"
+    """How a room is called in the text (``models.called``), its name cleaned; None when not known."""
+    return called(clean(name, 80)) if name else None
 
 
 def _catch_up_header(result: CatchUp) -> str:

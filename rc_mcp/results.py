@@ -108,7 +108,9 @@ class WorkspaceCatchUp(BaseModel):
     rooms_total: int = Field(description="Rooms the account is in")
     rooms_changed: int = Field(description="Rooms whose activity moved since their last look")
     rooms_swept: int = Field(description="Quiet rooms re-read this call, for edits and reactions")
-    rooms_passed_over: int = Field(0, description="Rooms this account may not read: left unread, tried each call")
+    rooms_passed_over: int = Field(
+        0, description="Rooms this account may not read: left unread, tried again by later calls"
+    )
     swept_at: UtcTime | None = Field(None, description="When every room was last re-read; null until it has been")
     caught_up: bool = Field(
         description="Every room was read to its end: false when the call stopped early or passed a room over"

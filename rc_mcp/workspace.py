@@ -78,7 +78,7 @@ class _Reading:
     read: list[_RoomRead] = field(default_factory=list)
     rooms: dict[str, WorkspaceRoom] = field(default_factory=dict)
     finished: bool = False
-    skipped: int = 0
+    passed_over: list[RocketChatError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -121,10 +121,10 @@ class WorkspaceReader:
                 rooms_total=len(entries),
                 rooms_changed=len(plan.changed),
                 rooms_swept=swept,
-                rooms_passed_over=reading.skipped,
+                rooms_passed_over=len(reading.passed_over),
                 swept_at=from_ms(swept_at) if swept_at is not None else None,
                 # A room passed over is not caught up, though calling again at once would not help.
-                caught_up=reading.finished and not reading.skipped,
+                caught_up=reading.finished and not reading.passed_over,
                 continuation=None if reading.finished else _continuation(name, budget),
                 cut_short=next((s.cut_short for s in sections if s.cut_short), None),
                 retry_after_seconds=next((s.retry_after_seconds for s in sections if s.retry_after_seconds), None),
@@ -206,7 +206,6 @@ class WorkspaceReader:
         left = budget.reserve(FRAME_CHARS)
         way = Way(first_ms=first_at, one_request=True, shared_budget=True, whole_answer=False)
         checkpoint = ROOM_CHECKPOINT_PREFIX + name
-        passed_over: list[RocketChatError] = []
         for entry in [*plan.changed, *plan.swept]:
             room_budget = left.reserve(SECTION_CHARS)
             if room_budget.max_items <= 0 or room_budget.max_chars <= 0:
@@ -214,9 +213,8 @@ class WorkspaceReader:
             try:
                 staged = await self._room(pager, entry.room(), checkpoint, room_budget, way, stop_at)
             except UNREADABLE as exc:
-                passed_over.append(exc)
-                reading.skipped += 1
-                if reading.skipped <= NOTED_ONE_BY_ONE:
+                reading.passed_over.append(exc)
+                if len(reading.passed_over) <= NOTED_ONE_BY_ONE:
                     reading.notes.append(_passed_over(entry, exc))
                 continue
             except Exception as exc:
@@ -235,10 +233,11 @@ class WorkspaceReader:
                 left = room_budget.after([*section.messages, *section.deleted])
             if not section.caught_up:
                 return reading
-        if passed_over and not reading.read:
-            raise passed_over[0]  # no room could be read: this is no one room's problem
-        if reading.skipped > NOTED_ONE_BY_ONE:
-            reading.notes.append(f"{reading.skipped - NOTED_ONE_BY_ONE} more rooms were passed over the same way.")
+        if reading.passed_over and not reading.read:
+            raise reading.passed_over[0]  # no room could be read: this is no one room's problem
+        if len(reading.passed_over) > NOTED_ONE_BY_ONE:
+            more = len(reading.passed_over) - NOTED_ONE_BY_ONE
+            reading.notes.append(f"{more} more rooms were passed over the same way.")
         reading.finished = True
         return reading
 
